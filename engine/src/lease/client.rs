@@ -1,0 +1,118 @@
+//! Client identity (RFC 2132 §9.14, RFC 2131 §4.2): option 61 if present, else htype + chaddr.
+
+/// Bytes kept inline. Ids up to this length are stored verbatim; longer ones (rare: DUID-based
+/// ids are 10..=130 bytes) keep their first `INLINE - 16` bytes plus a 128-bit hash of the whole.
+const INLINE: usize = 30;
+
+/// A client identifier, fixed-size and `Copy` so lease slots never allocate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    /// 0 = from chaddr (htype prefixed), 1 = from option 61, 2 = option 61 hashed (long).
+    kind: u8,
+    len: u8,
+    data: [u8; INLINE],
+}
+
+impl ClientKey {
+    /// From option 61's payload (type byte included), byte for byte.
+    pub fn from_client_id(id: &[u8]) -> Self {
+        let mut data = [0u8; INLINE];
+        if id.len() <= INLINE {
+            data[..id.len()].copy_from_slice(id);
+            ClientKey { kind: 1, len: id.len() as u8, data }
+        } else {
+            let keep = INLINE - 16;
+            data[..keep].copy_from_slice(&id[..keep]);
+            data[keep..].copy_from_slice(&hash128(id).to_be_bytes());
+            ClientKey { kind: 2, len: INLINE as u8, data }
+        }
+    }
+
+    /// From the hardware type and chaddr truncated to hlen (at most 16 bytes).
+    pub fn from_hw(htype: u8, hwaddr: &[u8]) -> Self {
+        let hw = &hwaddr[..hwaddr.len().min(16)];
+        let mut data = [0u8; INLINE];
+        data[0] = htype;
+        data[1..=hw.len()].copy_from_slice(hw);
+        ClientKey { kind: 0, len: (hw.len() + 1) as u8, data }
+    }
+
+    /// The identifying bytes (for logs, hashing and persistence).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+
+    /// Whether the key came from option 61.
+    pub fn is_client_id(&self) -> bool {
+        self.kind != 0
+    }
+
+    /// 64-bit hash for shard selection; stable across runs (FNV-1a).
+    pub fn hash64(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(self.kind);
+        for &b in self.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+}
+
+impl core::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let tag = match self.kind {
+            0 => "hw",
+            1 => "id",
+            _ => "id#",
+        };
+        write!(f, "{tag}:")?;
+        for (i, b) in self.as_bytes().iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Two independent FNV-1a 64 lanes: not cryptographic, but collisions between two real client
+/// ids that also share their first 14 bytes are not a practical concern.
+fn hash128(data: &[u8]) -> u128 {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    for &x in data {
+        a = (a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        b = (b ^ u64::from(x.rotate_left(3))).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(7);
+    }
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hw_and_id_keys_differ_even_with_same_bytes() {
+        let hw = ClientKey::from_hw(1, &[1, 2, 3, 4, 5, 6]);
+        let id = ClientKey::from_client_id(&[1, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(hw.as_bytes(), id.as_bytes());
+        assert_ne!(hw, id);
+    }
+
+    #[test]
+    fn long_ids_are_distinguished_by_their_tail() {
+        let mut a = [7u8; 100];
+        let k1 = ClientKey::from_client_id(&a);
+        a[99] = 8;
+        let k2 = ClientKey::from_client_id(&a);
+        assert_ne!(k1, k2);
+        assert_eq!(k1.as_bytes().len(), INLINE);
+    }
+
+    #[test]
+    fn oversized_hw_is_truncated_not_panicking() {
+        let k = ClientKey::from_hw(1, &[9u8; 40]);
+        assert_eq!(k.as_bytes().len(), 17);
+    }
+}

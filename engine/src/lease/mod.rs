@@ -1,0 +1,107 @@
+//! Lease tables: who holds which address, shared by all worker cores without a global lock.
+//!
+//! CONTRACT (the decision in `dhcp/` is written against exactly this surface; internals are
+//! free):
+//!
+//! ```text
+//! LeaseTables::new(&ServerConfig, shards) -> LeaseTables            (Send + Sync, share via Arc)
+//! tables.by_client(&ClientKey, SubnetId)          -> Option<LeaseInfo>
+//! tables.by_addr(Ipv4Addr)                         -> Option<LeaseInfo>
+//! tables.offer(&OfferRequest, now)                 -> Result<LeaseInfo, LeaseError>
+//! tables.bind(&BindRequest, now)                   -> Result<LeaseInfo, LeaseError>
+//! tables.release(&ClientKey, Ipv4Addr, now)        -> Result<LeaseInfo, LeaseError>
+//! tables.decline(&ClientKey, Ipv4Addr, probation, now) -> Result<LeaseInfo, LeaseError>
+//! tables.expire(now, budget)                       -> usize   (work done; no full scans)
+//! tables.stats()                                   -> TableStats
+//! ```
+//!
+//! Time is a parameter (`now`, Unix seconds); nothing here reads a clock, does I/O, or allocates
+//! on the per-packet path once a client's entry exists.
+
+mod client;
+
+pub use client::ClientKey;
+
+use crate::config::SubnetId;
+use std::net::Ipv4Addr;
+
+/// Unix time in seconds. The decision passes it in; tables never read a clock.
+pub type Secs = u64;
+
+/// State of one address's lease (RFC 2131 §4.3 and the seed notes' reserved / bound / expired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseState {
+    /// Held for a client by an OFFER until `expires` (short hold).
+    Offered,
+    /// Bound by an ACK until `expires`.
+    Bound,
+    /// Lease time ran out; the address is free but remembers its last client, who gets it back
+    /// first.
+    Expired,
+    /// Released by the client; free, remembers its last client.
+    Released,
+    /// DECLINEd (in use by someone unknown): out of the pool until `expires` (probation).
+    Declined,
+}
+
+/// A copy of one lease, as returned by the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseInfo {
+    pub addr: Ipv4Addr,
+    pub subnet: SubnetId,
+    pub client: ClientKey,
+    pub state: LeaseState,
+    /// End of the offer hold, lease, or probation.
+    pub expires: Secs,
+}
+
+/// Ask for an address to offer.
+#[derive(Clone, Copy, Debug)]
+pub struct OfferRequest<'a> {
+    pub client: ClientKey,
+    /// Candidate subnets in preference order (one, or all of a shared network).
+    pub subnets: &'a [SubnetId],
+    /// Option 50: used when free and in a candidate subnet's pool.
+    pub requested: Option<Ipv4Addr>,
+    /// Fixed address from a reservation: always this one (never taken from another client).
+    pub fixed: Option<(SubnetId, Ipv4Addr)>,
+    /// Offer hold time in seconds.
+    pub hold: u32,
+}
+
+/// Bind an address (REQUEST -> ACK).
+#[derive(Clone, Copy, Debug)]
+pub struct BindRequest {
+    pub client: ClientKey,
+    pub subnet: SubnetId,
+    pub addr: Ipv4Addr,
+    /// Granted lease time in seconds.
+    pub lease: u32,
+    /// The address is this client's reserved fixed address (may lie outside the pools).
+    pub fixed: bool,
+}
+
+/// Why a table operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    #[error("no free address in the candidate subnets")]
+    PoolExhausted,
+    #[error("address is not in a dynamic range of the subnet")]
+    NotInPool,
+    #[error("address is leased, offered or reserved for another client")]
+    TakenByOther,
+    #[error("address is declined and in probation")]
+    InProbation,
+    #[error("the client holds no lease on that address")]
+    NoLease,
+}
+
+/// Counts for metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub addresses: u64,
+    pub free: u64,
+    pub offered: u64,
+    pub bound: u64,
+    pub declined: u64,
+}
