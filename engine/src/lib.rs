@@ -1,16 +1,14 @@
 //! xdhcp: a kernel-bypass DHCPv4 engine.
 //!
 //! Read `ARCHITECTURE.md` at the repository root first. In one paragraph: the XDP program
-//! (`xdp-ebpf/`) steers DHCP frames into AF_XDP sockets; one [`worker`] per core pulls a batch of
-//! frames from its socket ([`xsk`]) and hands each to the sans-IO [`dhcp::Server`], which parses
-//! it ([`wire`]), decides with the shared, sharded [`lease::LeaseTables`], and writes zero or one
+//! (`xdp-ebpf/`) steers DHCP frames into AF_XDP sockets; one `worker` per core pulls a batch of
+//! frames from its socket (`xsk`) and hands each to the sans-IO `dhcp::Server`, which parses
+//! it (`wire`), decides with the shared, sharded [`lease::LeaseTables`], and writes zero or one
 //! reply frame straight into a TX buffer. [`config`] turns the operator's TOML into the validated
 //! runtime model the decision reads.
 //!
-//! Only [`xsk`] may use `unsafe`.
+//! Only `xsk` may use `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod config;
-pub mod dhcp;
 pub mod lease;
-pub mod wire;

@@ -1,0 +1,1 @@
+//! Integration tests (root, namespaces, XDP) live in `tests/tests/`.
