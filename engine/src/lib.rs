@@ -1,6 +1,6 @@
 //! xdhcp: a kernel-bypass DHCPv4 engine.
 //!
-//! Read `ARCHITECTURE.md` at the repository root first. In one paragraph: the XDP program
+//! Read the README's architecture section first. In one paragraph: the XDP program
 //! (`xdp-ebpf/`) steers DHCP frames into AF_XDP sockets; one `worker` per core pulls a batch of
 //! frames from its socket (`xsk`) and hands each to the sans-IO `dhcp::Server`, which parses
 //! it (`wire`), decides with the shared, sharded [`lease::LeaseTables`], and writes zero or one
