@@ -11,4 +11,11 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod dhcp;
 pub mod lease;
+pub mod loader;
+pub mod netif;
+pub mod socket;
+pub mod wire;
+pub mod worker;
+pub mod xsk;

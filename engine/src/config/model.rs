@@ -21,7 +21,11 @@ pub struct Ipv4Net {
 impl Ipv4Net {
     /// Netmask as a host-order `u32`.
     pub const fn mask(self) -> u32 {
-        if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) }
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
     }
     /// Whether `ip` lies in this network.
     pub fn contains(self, ip: Ipv4Addr) -> bool {
@@ -34,6 +38,31 @@ impl Ipv4Net {
     /// Netmask as an address (option 1).
     pub fn netmask(self) -> Ipv4Addr {
         Ipv4Addr::from(self.mask())
+    }
+    /// The network containing `addr` with `prefix` bits (host bits cleared); `None` when
+    /// `prefix > 32`.
+    pub fn containing(addr: Ipv4Addr, prefix: u8) -> Option<Ipv4Net> {
+        if prefix > 32 {
+            return None;
+        }
+        let net = Ipv4Net { addr, prefix };
+        Some(Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(addr) & net.mask()),
+            prefix,
+        })
+    }
+    /// First and last address of the network (network and broadcast address included).
+    pub fn bounds(self) -> AddrRange {
+        AddrRange {
+            start: self.addr,
+            end: self.broadcast(),
+        }
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -54,6 +83,17 @@ impl AddrRange {
     pub fn is_empty(self) -> bool {
         false
     }
+    /// Whether the two ranges share at least one address.
+    pub fn overlaps(self, other: AddrRange) -> bool {
+        u32::from(self.start) <= u32::from(other.end)
+            && u32::from(other.start) <= u32::from(self.end)
+    }
+}
+
+impl std::fmt::Display for AddrRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
 }
 
 /// Lease-time policy of a subnet (seconds).
@@ -73,7 +113,13 @@ pub struct LeaseTimes {
 
 impl Default for LeaseTimes {
     fn default() -> Self {
-        LeaseTimes { default: 3600, min: 60, max: 86_400, t1_permille: 500, t2_permille: 875 }
+        LeaseTimes {
+            default: 3600,
+            min: 60,
+            max: 86_400,
+            t1_permille: 500,
+            t2_permille: 875,
+        }
     }
 }
 
@@ -95,7 +141,10 @@ impl OptionSet {
     }
     /// Payload of `code`, if configured.
     pub fn get(&self, code: u8) -> Option<&[u8]> {
-        self.items.binary_search_by_key(&code, |(c, _)| *c).ok().map(|i| &*self.items[i].1)
+        self.items
+            .binary_search_by_key(&code, |(c, _)| *c)
+            .ok()
+            .map(|i| &*self.items[i].1)
     }
     /// All options in code order.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
@@ -104,10 +153,17 @@ impl OptionSet {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Number of configured codes.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
 }
 
 /// What identifies a reserved host.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// The derived order (variant, then bytes) is the order of [`Subnet::reservations`], so a
+/// borrowed [`KeyRef`] built from a request finds a reservation by binary search.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReservationKey {
     /// Ethernet hardware address (chaddr with htype 1, hlen 6).
     Mac([u8; 6]),
@@ -118,6 +174,32 @@ pub enum ReservationKey {
     /// Option 82 sub-option 2 (agent remote id).
     RemoteId(Box<[u8]>),
     /// The VLAN pair the request arrived with: outer (S-tag or the only tag), inner (C-tag).
+    Vlan { outer: u16, inner: Option<u16> },
+}
+
+impl ReservationKey {
+    /// The borrowed form, comparable with keys built from a request without allocating.
+    pub fn as_key_ref(&self) -> KeyRef<'_> {
+        match self {
+            ReservationKey::Mac(m) => KeyRef::Mac(*m),
+            ReservationKey::ClientId(b) => KeyRef::ClientId(b),
+            ReservationKey::CircuitId(b) => KeyRef::CircuitId(b),
+            ReservationKey::RemoteId(b) => KeyRef::RemoteId(b),
+            ReservationKey::Vlan { outer, inner } => KeyRef::Vlan {
+                outer: *outer,
+                inner: *inner,
+            },
+        }
+    }
+}
+
+/// A [`ReservationKey`] borrowed from a request (same variants, same order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyRef<'a> {
+    Mac([u8; 6]),
+    ClientId(&'a [u8]),
+    CircuitId(&'a [u8]),
+    RemoteId(&'a [u8]),
     Vlan { outer: u16, inner: Option<u16> },
 }
 
@@ -138,7 +220,7 @@ pub struct Reservation {
 }
 
 /// A directly attached link: how a non-relayed request is mapped to a subnet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkMatch {
     /// Outer VLAN id, `None` = untagged.
     pub outer: Option<u16>,
@@ -154,6 +236,10 @@ pub struct Subnet {
     /// Dynamic ranges, sorted, non-overlapping, inside `network`.
     pub ranges: Vec<AddrRange>,
     /// Addresses inside `ranges` that must never be handed out (sorted).
+    ///
+    /// The file loader and `zero_config` carve `exclude` entries out of `ranges` instead, so
+    /// `ranges` is exactly the dynamic pool and this list is empty for the configs they build;
+    /// hand-built configs may still use it.
     pub excluded: Vec<Ipv4Addr>,
     /// Server identifier (option 54) and source address of replies on this subnet.
     pub server_id: Ipv4Addr,
@@ -161,15 +247,38 @@ pub struct Subnet {
     /// Options sent to every client on this subnet (1, 3, 6, 15, 28, 42, 119, 121, any code).
     /// Option 1 and 28 are filled in from `network` by the validator when not configured.
     pub options: OptionSet,
+    /// Sorted by `key` (the validator guarantees it and that keys are unique), see
+    /// [`Subnet::reservation`].
     pub reservations: Vec<Reservation>,
     /// Index into [`ServerConfig::shared_networks`].
     pub shared_network: Option<u32>,
-    /// Direct links (VLAN pairs) on which this subnet serves non-relayed clients.
+    /// Direct links (VLAN pairs) on which this subnet serves non-relayed clients (sorted).
     pub links: Vec<LinkMatch>,
     /// BOOTP `file`, `sname`, `siaddr` defaults for the subnet.
     pub filename: Option<Box<[u8]>>,
     pub server_name: Option<Box<[u8]>>,
     pub next_server: Option<Ipv4Addr>,
+}
+
+impl Subnet {
+    /// Whether `ip` lies in a dynamic range (and is not excluded).
+    pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
+        let ip_u = u32::from(ip);
+        let i = self.ranges.partition_point(|r| u32::from(r.end) < ip_u);
+        self.ranges.get(i).is_some_and(|r| r.contains(ip))
+            && self.excluded.binary_search(&ip).is_err()
+    }
+    /// The reservation for `key` (binary search; no allocation).
+    pub fn reservation(&self, key: KeyRef<'_>) -> Option<&Reservation> {
+        self.reservations
+            .binary_search_by(|r| r.key.as_key_ref().cmp(&key))
+            .ok()
+            .map(|i| &self.reservations[i])
+    }
+    /// Total number of addresses in the dynamic ranges.
+    pub fn pool_size(&self) -> u64 {
+        self.ranges.iter().map(|r| r.len()).sum()
+    }
 }
 
 /// Several subnets on one physical link (RFC 2131 calls it a network segment): a request that
@@ -191,7 +300,8 @@ pub enum Durability {
 /// The whole validated server configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// Subnets, indexed by `SubnetId.0`.
+    /// Subnets, indexed by `SubnetId.0`; sorted by network address and non-overlapping (the
+    /// validator guarantees it), see [`ServerConfig::subnet_containing`].
     pub subnets: Vec<Subnet>,
     pub shared_networks: Vec<SharedNetwork>,
     /// RFC 2131 §4.3.2: an authoritative server NAKs requests for addresses it does not know on
@@ -211,5 +321,53 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn subnet(&self, id: SubnetId) -> &Subnet {
         &self.subnets[id.0 as usize]
+    }
+
+    /// The subnet whose network contains `ip` (giaddr, RFC 3527 link selection, RFC 3011
+    /// subnet selection, ciaddr). Binary search over the sorted subnets; no allocation.
+    pub fn subnet_containing(&self, ip: Ipv4Addr) -> Option<SubnetId> {
+        let ip_u = u32::from(ip);
+        let i = self
+            .subnets
+            .partition_point(|s| u32::from(s.network.addr) <= ip_u);
+        let s = self.subnets.get(i.checked_sub(1)?)?;
+        s.network.contains(ip).then_some(s.id)
+    }
+
+    /// The subnet serving a direct (non-relayed) request that arrived with these VLAN tags: a
+    /// subnet listing that exact link, else the default subnet for untagged frames.
+    pub fn subnet_for_link(&self, outer: Option<u16>, inner: Option<u16>) -> Option<SubnetId> {
+        let link = LinkMatch { outer, inner };
+        self.subnets
+            .iter()
+            .find(|s| s.links.binary_search(&link).is_ok())
+            .map(|s| s.id)
+            .or(if outer.is_none() {
+                self.default_subnet
+            } else {
+                None
+            })
+    }
+
+    /// Every distinct server identifier, sorted: the unicast addresses relays and renewing
+    /// clients send to (the XDP program must steer them to us). Not for the per-packet path.
+    pub fn server_addresses(&self) -> Vec<Ipv4Addr> {
+        let mut out: Vec<Ipv4Addr> = self.subnets.iter().map(|s| s.server_id).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The subnets a request selecting `id` may be served from, in preference order: the
+    /// members of its shared network, or `id` alone.
+    pub fn candidates(&self, id: SubnetId) -> &[SubnetId] {
+        let s = self.subnet(id);
+        match s
+            .shared_network
+            .and_then(|n| self.shared_networks.get(n as usize))
+        {
+            Some(shared) => &shared.subnets,
+            None => std::slice::from_ref(&s.id),
+        }
     }
 }

@@ -14,17 +14,34 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
+    /// Placeholder stored in slots that have never had a client. No constructor yields it (a
+    /// hardware key has at least the htype byte, option 61 ids are non-empty in practice and an
+    /// empty id is still kind 1), so it never equals a real client's key.
+    pub(super) const NONE: ClientKey = ClientKey {
+        kind: 0xff,
+        len: 0,
+        data: [0; INLINE],
+    };
+
     /// From option 61's payload (type byte included), byte for byte.
     pub fn from_client_id(id: &[u8]) -> Self {
         let mut data = [0u8; INLINE];
         if id.len() <= INLINE {
             data[..id.len()].copy_from_slice(id);
-            ClientKey { kind: 1, len: id.len() as u8, data }
+            ClientKey {
+                kind: 1,
+                len: id.len() as u8,
+                data,
+            }
         } else {
             let keep = INLINE - 16;
             data[..keep].copy_from_slice(&id[..keep]);
             data[keep..].copy_from_slice(&hash128(id).to_be_bytes());
-            ClientKey { kind: 2, len: INLINE as u8, data }
+            ClientKey {
+                kind: 2,
+                len: INLINE as u8,
+                data,
+            }
         }
     }
 
@@ -34,12 +51,30 @@ impl ClientKey {
         let mut data = [0u8; INLINE];
         data[0] = htype;
         data[1..=hw.len()].copy_from_slice(hw);
-        ClientKey { kind: 0, len: (hw.len() + 1) as u8, data }
+        ClientKey {
+            kind: 0,
+            len: (hw.len() + 1) as u8,
+            data,
+        }
     }
 
     /// The identifying bytes (for logs, hashing and persistence).
     pub fn as_bytes(&self) -> &[u8] {
         &self.data[..usize::from(self.len)]
+    }
+
+    /// The whole key as four little-endian words (kind, len, data), for fixed-cost hashing.
+    pub(super) fn words(&self) -> [u64; 4] {
+        let mut raw = [0u8; 32];
+        raw[0] = self.kind;
+        raw[1] = self.len;
+        raw[2..].copy_from_slice(&self.data);
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        [w(0), w(1), w(2), w(3)]
     }
 
     /// Whether the key came from option 61.
@@ -83,7 +118,9 @@ fn hash128(data: &[u8]) -> u128 {
     let mut b: u64 = 0x6c62_272e_07bb_0142;
     for &x in data {
         a = (a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-        b = (b ^ u64::from(x.rotate_left(3))).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(7);
+        b = (b ^ u64::from(x.rotate_left(3)))
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(7);
     }
     (u128::from(a) << 64) | u128::from(b)
 }

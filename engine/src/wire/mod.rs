@@ -13,15 +13,48 @@
 //!   in one place and returns the frame length. It never panics on a short buffer: it reports
 //!   [`EmitError::NoRoom`].
 
+//!
+//! # Why it is built this way
+//!
+//! * **Borrowed views, one pass, no heap.** A worker parses millions of frames per second out of
+//!   an AF_XDP UMEM; copying a message into an owned structure (dhcproto's `Message` is a
+//!   `BTreeMap` of `Vec`s) would cost more than the whole decision. [`parse`] walks every byte
+//!   once and returns a `Copy` [`Request`] that points into the frame. Option values are
+//!   [`OptRef`]s: a slice in the usual single-instance case, a walk over the instances when a
+//!   sender split a long option (RFC 3396). See `dhcp.rs` for the option table design.
+//! * **Checked before used.** Every length a sender controls (Ethernet tags, IHL, IPv4 total
+//!   length, UDP length, hlen, each option length, the overload areas) is compared with the bytes
+//!   actually present before anything is read through it, and all reads go through `get`, so no
+//!   input can make the parser index out of bounds. The first failing check names the
+//!   [`DropReason`]; a hostile frame costs one counter increment.
+//! * **Layered like the wire.** `ether` → `ipv4` → `udp` → `dhcp`, each returning its header and
+//!   the payload for the next; each layer's tests run without the others. Field offsets live in
+//!   one private `field` module per layer.
+//! * **Replies written in place.** [`ReplyWriter`] writes into the TX frame directly and finishes
+//!   lengths and checksums in one place (`finish`), so a reply can never leave with a stale
+//!   length; it reports [`EmitError::NoRoom`] instead of panicking on a short buffer.
+//! * **dhcproto only in tests.** Its borrowed decoder trusts `hlen` and only checks for 240
+//!   bytes, so it never sees untrusted input here; the tests use its owned `Message` as an
+//!   independent encoder/decoder to cross-check ours.
+
 mod dhcp;
 mod emit;
 mod ether;
 mod ipv4;
 mod udp;
 
-pub use dhcp::{DhcpOptions, MessageType, OptRef, RelayAgentInfo};
-pub use emit::{EmitError, ReplyHeaders, ReplyWriter};
-pub use ether::{L2Header, VlanTag};
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use dhcp::{
+    BOOTREPLY, BOOTREQUEST, DhcpOptions, Fragments, HTYPE_ETHERNET, MAGIC_COOKIE,
+    MIN_MAX_MESSAGE_SIZE, MessageType, OptRef, RelayAgentInfo, SubOptions, opt,
+};
+pub use emit::{BootpReply, DEFAULT_TTL, EmitError, MIN_BOOTP_LEN, ReplyHeaders, ReplyWriter};
+pub use ether::{L2Header, TPID_8021AD, TPID_8021Q, VlanTag, VlanTags};
+pub use udp::{CLIENT_PORT, SERVER_PORT};
 
 use std::net::Ipv4Addr;
 
@@ -56,19 +89,21 @@ pub enum DropReason {
     BootpTruncated,
     /// op != BOOTREQUEST.
     NotBootRequest,
-    /// hlen > 16.
+    /// hlen > 16, or hlen != 6 for Ethernet (htype 1).
     BadHlen,
     /// Magic cookie missing or wrong.
     BadCookie,
     /// An option's length runs past the end of its area.
     OptionTruncated,
-    /// Option overload (52) malformed, repeated inside an overloaded field, or looping.
+    /// Option overload (52) malformed (length != 1, value not 1..=3), or present inside an
+    /// overloaded field (which would loop).
     BadOverload,
-    /// No END option and the area is not padded out.
+    /// No END option where RFC 2131 §4.1 requires one (every area, when option overload is used).
     OptionsUnterminated,
     /// No DHCP message type (53): plain BOOTP is not served.
     NoMessageType,
-    /// A fixed-size option (50, 51, 53, 54, 57, 118, ...) has the wrong length.
+    /// A fixed-size option (50, 51, 53, 54, 57, 118, ...) has the wrong length, a client
+    /// identifier is shorter than 2 bytes, or option 82 is split or its sub-options malformed.
     BadOptionLength,
     // ---- reasons used by the decision layer (dhcp/) ----
     /// Message type not handled by a server (OFFER, ACK, NAK, ... sent to us).
@@ -143,13 +178,22 @@ pub fn parse(frame: &[u8]) -> Result<Request<'_>, DropReason> {
 /// Internet checksum (RFC 1071) helpers shared by parse and emit.
 pub(crate) mod checksum {
     /// One's-complement sum of `data` folded into 16 bits, starting from `initial`.
+    ///
+    /// Reads 8 bytes per step: the one's-complement sum does not depend on the word size
+    /// (RFC 1071 §2(B)), so big-endian u64 words are added as two u32 halves into a u64 and
+    /// folded at the end. No carry can be lost: even 64 KiB of input adds less than 2^46.
     pub fn sum(initial: u32, data: &[u8]) -> u32 {
-        let mut acc = initial as u64;
-        let mut chunks = data.chunks_exact(2);
+        let mut acc = u64::from(initial);
+        let mut chunks = data.chunks_exact(8);
         for c in &mut chunks {
+            let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            acc += (w >> 32) + (w & 0xffff_ffff);
+        }
+        let mut rest = chunks.remainder().chunks_exact(2);
+        for c in &mut rest {
             acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
         }
-        if let [last] = chunks.remainder() {
+        if let [last] = rest.remainder() {
             acc += u64::from(*last) << 8;
         }
         while acc > 0xffff {

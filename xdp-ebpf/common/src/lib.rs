@@ -27,6 +27,32 @@ pub const MAX_WORKERS_PER_QUEUE: u32 = 16;
 pub const MAX_QUEUES: u32 = 64;
 /// Maximum number of addresses in [`MAP_LOCAL_ADDRS`].
 pub const MAX_LOCAL_ADDRS: u32 = 256;
+/// Number of entries in [`MAP_XSKS`].
+pub const XSKS_ENTRIES: u32 = MAX_QUEUES * MAX_WORKERS_PER_QUEUE;
+
+/// Name of the global the program's `aya-log` statements read their level from. The loader
+/// overrides it at load time (0 = off, the default for xdhcp; 4 = debug events on).
+pub const GLOBAL_LOG_LEVEL: &str = "AYA_LOG_LEVEL";
+
+/// The `XSKS` key of worker `worker` on rx queue `queue`, or `None` when either is out of range.
+///
+/// A queue's workers occupy a contiguous block of [`MAX_WORKERS_PER_QUEUE`] keys, so the program
+/// never redirects a frame to a socket bound to another queue (the kernel would drop it).
+#[inline(always)]
+pub const fn xsk_key(queue: u32, worker: u32) -> Option<u32> {
+    if queue >= MAX_QUEUES || worker >= MAX_WORKERS_PER_QUEUE {
+        None
+    } else {
+        Some(queue * MAX_WORKERS_PER_QUEUE + worker)
+    }
+}
+
+/// The [`MAP_LOCAL_ADDRS`] key of an IPv4 address: its four octets in network order, read as a
+/// native-endian `u32` (exactly the bytes of the IPv4 header's address field).
+#[inline(always)]
+pub const fn local_addr_key(octets: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(octets)
+}
 
 /// Steering configuration written by userspace before attaching.
 #[repr(C)]
@@ -124,6 +150,58 @@ pub fn worker_for_chaddr(chaddr: &[u8; 6], workers: u32) -> u32 {
     if workers == 0 { 0 } else { h % workers }
 }
 
+impl SteerConfig {
+    /// Whether [`STEER_VLAN`] is set.
+    #[inline(always)]
+    pub const fn steer_vlan(&self) -> bool {
+        self.flags & STEER_VLAN != 0
+    }
+}
+
 #[cfg(feature = "user")]
 // SAFETY: SteerConfig is repr(C), has no padding (size asserted above) and every bit pattern is valid.
 unsafe impl aya::Pod for SteerConfig {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_indexed_in_order() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as u32, i as u32, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn xsk_keys_stay_inside_their_queue_block() {
+        assert_eq!(xsk_key(0, 0), Some(0));
+        assert_eq!(xsk_key(2, 3), Some(2 * MAX_WORKERS_PER_QUEUE + 3));
+        assert_eq!(
+            xsk_key(MAX_QUEUES - 1, MAX_WORKERS_PER_QUEUE - 1),
+            Some(XSKS_ENTRIES - 1)
+        );
+        assert_eq!(xsk_key(MAX_QUEUES, 0), None);
+        assert_eq!(xsk_key(0, MAX_WORKERS_PER_QUEUE), None);
+        assert_eq!(xsk_key(u32::MAX, u32::MAX), None);
+    }
+
+    #[test]
+    fn worker_for_chaddr_is_in_range_and_spreads() {
+        assert_eq!(worker_for_chaddr(&[0; 6], 0), 0);
+        let mut seen = [0u32; 4];
+        for i in 0..=255u8 {
+            let w = worker_for_chaddr(&[0x02, 0, 0, 0, 0, i], 4);
+            assert!(w < 4);
+            seen[w as usize] += 1;
+        }
+        // 256 addresses over 4 workers: every worker gets a fair share (FNV-1a mixes the last byte).
+        assert!(seen.iter().all(|&n| n >= 32), "{seen:?}");
+    }
+
+    #[test]
+    fn local_addr_key_is_the_header_bytes() {
+        let key = local_addr_key([10, 0, 0, 1]);
+        assert_eq!(key.to_ne_bytes(), [10, 0, 0, 1]);
+    }
+}

@@ -1,0 +1,702 @@
+//! [`Server`]: subnet selection, client identity and the per-message-type decisions.
+
+use super::destination::ReplyKind;
+use super::facts::Facts;
+use super::index::{HostIds, OptIndex, SubnetIndex};
+use super::reply::{self, ReplySpec, Timers, Written};
+use super::stats::{Stats, msg};
+use super::{Link, Verdict};
+use crate::config::{Reservation, ServerConfig, Subnet, SubnetId};
+use crate::lease::{
+    BindRequest, ClientKey, LeaseInfo, LeaseState, LeaseTables, OfferRequest, Secs,
+};
+use crate::wire::{self, DropReason, HTYPE_ETHERNET, MessageType, Request};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Longest client identifier kept whole when a client split option 61 (RFC 3396). Ids are
+/// compared in full up to this length; nothing real comes close (DUIDs are at most 130 bytes).
+const MAX_SPLIT_CLIENT_ID: usize = 1024;
+
+/// Option 56 texts for NAKs (RFC 2132 §9.9), static so nothing is formatted per packet.
+mod nak_text {
+    pub const WRONG_NETWORK: &[u8] = b"requested address is not on this network";
+    pub const NOT_AVAILABLE: &[u8] = b"requested address is not available";
+    pub const NOT_YOURS: &[u8] = b"requested address is not this client's";
+}
+
+/// The DHCPv4 decision for one server configuration. `Send + Sync`: every worker core shares
+/// one `Server` (behind an `Arc` or a reference) and calls [`Server::handle`] concurrently.
+pub struct Server {
+    config: Arc<ServerConfig>,
+    leases: Arc<LeaseTables>,
+    index: SubnetIndex,
+}
+
+// Workers share one `Server`.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Server>();
+};
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("subnets", &self.config.subnets.len())
+            .field("authoritative", &self.config.authoritative)
+            .field("lease_shards", &self.leases.shards())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A matched reservation.
+#[derive(Clone, Copy, Debug)]
+struct Host<'c> {
+    /// The subnet whose reservation list holds it.
+    subnet: SubnetId,
+    /// Its index in that list.
+    index: u32,
+    res: &'c Reservation,
+}
+
+impl Host<'_> {
+    fn fixed(&self) -> Option<Ipv4Addr> {
+        self.res.address
+    }
+}
+
+/// Facts about the request every decision needs, computed once.
+struct Ctx<'r, 'c> {
+    req: &'r Request<'r>,
+    facts: &'r Facts<'r>,
+    link: &'r Link,
+    now: Secs,
+    client: ClientKey,
+    /// The subnet the request selected (giaddr, link, ...): its server answers NAKs.
+    selected: SubnetId,
+    /// Subnets the request may be served from, in preference order: the selected one, or
+    /// every member of its shared network in the configured order.
+    candidates: &'c [SubnetId],
+    host: Option<Host<'c>>,
+}
+
+/// A verdict plus what the counters need to know about it.
+struct Outcome {
+    verdict: Verdict,
+    /// Message type written (0 when nothing was written).
+    sent: u8,
+    /// The option 82 echo did not fit in the reply.
+    echo_omitted: bool,
+}
+
+fn dropped(reason: DropReason) -> Outcome {
+    Outcome {
+        verdict: Verdict::Drop(reason),
+        sent: 0,
+        echo_omitted: false,
+    }
+}
+
+fn no_reply(commit: LeaseInfo) -> Outcome {
+    Outcome {
+        verdict: Verdict::NoReply { commit },
+        sent: 0,
+        echo_omitted: false,
+    }
+}
+
+fn replied(w: Written, commit: Option<LeaseInfo>, sent: u8) -> Outcome {
+    Outcome {
+        verdict: Verdict::Reply { len: w.len, commit },
+        sent,
+        echo_omitted: w.echo_omitted,
+    }
+}
+
+impl Server {
+    /// Build the decision for `config`, precomputing every lookup index (this is the only
+    /// place that allocates).
+    pub fn new(config: Arc<ServerConfig>, leases: Arc<LeaseTables>) -> Self {
+        let index = SubnetIndex::new(&config);
+        Server {
+            config,
+            leases,
+            index,
+        }
+    }
+
+    /// The configuration this server answers with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The lease tables this server allocates from.
+    pub fn leases(&self) -> &LeaseTables {
+        &self.leases
+    }
+
+    /// Decide on one received frame `rx` (arrived on `link` at time `now`), writing the reply,
+    /// if any, into `tx`. Counts the outcome in `stats`. Never panics, allocates, or reads a
+    /// clock.
+    pub fn handle(
+        &self,
+        rx: &[u8],
+        tx: &mut [u8],
+        link: &Link,
+        now: Secs,
+        stats: &mut Stats,
+    ) -> Verdict {
+        stats.frames += 1;
+        let out = match wire::parse(rx) {
+            Err(reason) => dropped(reason),
+            Ok(req) => {
+                let mtype = req.options.message_type();
+                stats.requests[Stats::slot(u8::from(mtype))] += 1;
+                let facts = Facts::read(&req.options, mtype);
+                self.decide(&req, &facts, tx, link, now)
+            }
+        };
+        if out.echo_omitted {
+            stats.relay_echo_omitted += 1;
+        }
+        match out.verdict {
+            Verdict::Drop(reason) => stats.drop(reason),
+            Verdict::NoReply { .. } => {
+                stats.drop(DropReason::NoReplyNeeded);
+                stats.commits += 1;
+            }
+            Verdict::Reply { commit, .. } => {
+                stats.replies[Stats::slot(out.sent)] += 1;
+                if commit.is_some() {
+                    stats.commits += 1;
+                }
+            }
+        }
+        out.verdict
+    }
+
+    fn subnet(&self, id: SubnetId) -> Option<&Subnet> {
+        self.config.subnets.get(id.0 as usize)
+    }
+
+    /// A subnet and its option index.
+    fn subnet_opts(&self, id: SubnetId) -> Option<(&Subnet, &OptIndex)> {
+        Some((self.subnet(id)?, self.index.options.get(id.0 as usize)?))
+    }
+
+    fn decide(
+        &self,
+        req: &Request<'_>,
+        facts: &Facts<'_>,
+        tx: &mut [u8],
+        link: &Link,
+        now: Secs,
+    ) -> Outcome {
+        // RFC 2131 §4.2: "If the client supplies a 'client identifier', the client MUST use
+        // the same 'client identifier' in all subsequent messages, and the server MUST use that
+        // identifier to identify the client. If the client does not provide a 'client
+        // identifier' option, the server MUST use the contents of the 'chaddr' field to
+        // identify the client." (htype is kept with chaddr, so equal bytes of different
+        // hardware types stay different clients.)
+        // `scratch` is only initialised for a split (RFC 3396) identifier.
+        let mut scratch: [u8; MAX_SPLIT_CLIENT_ID];
+        let client_id: Option<&[u8]> = match facts.client_id {
+            None => None,
+            Some(r) => match r.contiguous() {
+                Some(s) => Some(s),
+                None => {
+                    scratch = [0; MAX_SPLIT_CLIENT_ID];
+                    Some(r.copy_into(&mut scratch))
+                }
+            },
+        };
+        let client = match client_id {
+            Some(id) => ClientKey::from_client_id(id),
+            None => ClientKey::from_hw(req.htype, req.hwaddr()),
+        };
+
+        let kind = facts.mtype;
+        match kind {
+            // RELEASE and DECLINE name their address and need no subnet: the lease tables
+            // know which subnet the address belongs to.
+            MessageType::Release => return self.release(req, facts, client, now),
+            MessageType::Decline => return self.decline(facts, client, now),
+            MessageType::Discover | MessageType::Request | MessageType::Inform => {}
+            _ => return dropped(DropReason::UnexpectedMessageType),
+        }
+
+        let Some(selected) = self.select_subnet(req, facts, link) else {
+            return dropped(DropReason::NoSubnet);
+        };
+        let candidates = self.index.candidates(selected);
+        if candidates.is_empty() {
+            return dropped(DropReason::NoSubnet);
+        }
+        let host = self.find_host(req, facts, client_id, candidates);
+        let ctx = Ctx {
+            req,
+            facts,
+            link,
+            now,
+            client,
+            selected,
+            candidates,
+            host,
+        };
+        match kind {
+            MessageType::Discover => self.discover(&ctx, tx),
+            MessageType::Request => self.request(&ctx, tx),
+            _ => self.inform(&ctx, tx),
+        }
+    }
+
+    /// Which subnet serves this request.
+    ///
+    /// Order: RFC 3011 subnet selection (118), RFC 3527 link selection (82.5), giaddr, the
+    /// client's own address when it unicasts to us (renewal), then the link it arrived on.
+    fn select_subnet(&self, req: &Request<'_>, facts: &Facts<'_>, link: &Link) -> Option<SubnetId> {
+        let nets = &self.index.networks;
+        // RFC 3011 §1: the subnet selection option "takes precedence over the methods that the
+        // DHCP server uses to determine the subnet on which to select an address". A selection
+        // naming none of our subnets is not served (`NoSubnet`): answering from another subnet
+        // would hand out an address the client explicitly did not ask for.
+        if let Some(sel) = facts.subnet_selection {
+            return nets.lookup(sel);
+        }
+        // RFC 3527 §3: "When the DHCP server is allocating an address and this sub-option is
+        // present, then the DHCP server MUST allocate the address on either: o the subnet
+        // specified in the link-selection sub-option, or; o a subnet on the same link (also
+        // known as a network segment) as the subnet specified by the link-selection
+        // sub-option." (the replies still go to giaddr.)
+        if let Some(sel) = facts.relay.and_then(|r| r.link_selection) {
+            return nets.lookup(sel);
+        }
+        // RFC 2131 §4.3.1: a new address is "selected based on the subnet from which the
+        // message was received (if 'giaddr' is 0) or on the address of the relay agent that
+        // forwarded the message ('giaddr' when not 0)".
+        if !req.giaddr.is_unspecified() {
+            return nets.lookup(req.giaddr);
+        }
+        // RFC 2131 §4.3.2 (RENEWING): "Because 'giaddr' is therefore not filled in, the DHCP
+        // server will trust the value in 'ciaddr', and use it when replying to the client."
+        // A client renewing by unicast may be several routed hops away, so its link tells us
+        // nothing; its address does. A broadcast (REBINDING, INFORM) is still matched by the
+        // link below, and its ciaddr is then checked against that link's subnets.
+        if !req.ciaddr.is_unspecified()
+            && req.ip_dst != Ipv4Addr::BROADCAST
+            && let Some(s) = nets.lookup(req.ciaddr)
+        {
+            return Some(s);
+        }
+        // A direct request: the VLAN pair it arrived with picks the subnet (one VLAN per
+        // subscriber line or per access segment).
+        let (outer, inner) = (req.l2.outer_vid(), req.l2.inner_vid());
+        if let Some(s) = self.index.link(outer, inner) {
+            return Some(s);
+        }
+        if outer.is_some() {
+            // Tagged but unknown: never fall back to the untagged default segment.
+            return None;
+        }
+        if !link.addr.is_unspecified()
+            && let Some(s) = nets.lookup(link.addr)
+        {
+            return Some(s);
+        }
+        self.config.default_subnet
+    }
+
+    /// The reservation matching the request in any candidate subnet (in candidate order).
+    fn find_host<'c>(
+        &'c self,
+        req: &Request<'_>,
+        facts: &Facts<'_>,
+        client_id: Option<&[u8]>,
+        candidates: &[SubnetId],
+    ) -> Option<Host<'c>> {
+        if !self.index.any_reservations {
+            return None;
+        }
+        let relay = facts.relay;
+        let mac = (req.htype == HTYPE_ETHERNET && req.hlen == 6).then(|| {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&req.chaddr[..6]);
+            m
+        });
+        let ids = HostIds {
+            client_id,
+            mac,
+            circuit_id: relay.and_then(|r| r.circuit_id),
+            remote_id: relay.and_then(|r| r.remote_id),
+            vlan: req.l2.outer_vid().map(|o| (o, req.l2.inner_vid())),
+        };
+        candidates.iter().find_map(|&s| {
+            let i = self.index.reservations.get(s.0 as usize)?.find(&ids)?;
+            let res = self.subnet(s)?.reservations.get(i as usize)?;
+            Some(Host {
+                subnet: s,
+                index: i,
+                res,
+            })
+        })
+    }
+
+    /// Whether `sid` (option 54) names this server: one of our subnets' identifiers, or the
+    /// address a relay agent told the client to use instead (RFC 5107 §4).
+    fn is_ours(&self, facts: &Facts<'_>, sid: Ipv4Addr) -> bool {
+        self.index.is_our_server_id(sid)
+            || facts.relay.and_then(|r| r.server_id_override) == Some(sid)
+    }
+
+    /// The candidate subnet whose network contains `addr`.
+    fn subnet_for(&self, candidates: &[SubnetId], addr: Ipv4Addr) -> Option<SubnetId> {
+        candidates
+            .iter()
+            .copied()
+            .find(|&s| self.subnet(s).is_some_and(|n| n.network.contains(addr)))
+    }
+
+    /// The client's current offer or lease in the candidate subnets.
+    fn active_record(&self, ctx: &Ctx<'_, '_>) -> Option<LeaseInfo> {
+        ctx.candidates.iter().find_map(|&s| {
+            self.leases
+                .by_client(&ctx.client, s)
+                .filter(|l| l.is_active(ctx.now))
+        })
+    }
+
+    /// Whether `addr` is another host's fixed address.
+    fn reserved_for_other(&self, ctx: &Ctx<'_, '_>, sid: SubnetId, addr: Ipv4Addr) -> bool {
+        let Some(i) = self
+            .index
+            .reservations
+            .get(sid.0 as usize)
+            .and_then(|r| r.by_address(addr))
+        else {
+            return false;
+        };
+        ctx.host
+            .is_none_or(|mine| (mine.subnet, mine.index) != (sid, i))
+    }
+
+    // ---- DISCOVER ---------------------------------------------------------------------------
+
+    fn discover(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+        let req = ctx.req;
+        // RFC 2131 §4.3.1: "If an address is available, the new address SHOULD be chosen as
+        // follows: o The client's current address as recorded in the client's current binding,
+        // ELSE o The client's previous address as recorded in the client's (now expired or
+        // released) binding, if that address is in the server's pool of available addresses
+        // and not already allocated, ELSE o The address requested in the 'Requested IP
+        // Address' option, if that address is valid and not already allocated, ELSE o A new
+        // address allocated from the server's pool of available addresses".
+        // The lease tables implement exactly that order; a reservation's fixed address comes
+        // before all of it.
+        let offer = OfferRequest {
+            client: ctx.client,
+            subnets: ctx.candidates,
+            requested: ctx.facts.requested_ip,
+            fixed: ctx.host.and_then(|h| Some((h.subnet, h.fixed()?))),
+            hold: self.config.offer_hold,
+        };
+        // Every refusal is counted as an exhausted pool: no free address in any candidate
+        // subnet, or a reservation's fixed address that somebody else still holds (the host
+        // is not moved to a pool address it would then be refused on REQUEST) or that is in
+        // probation.
+        let lease = match self.leases.offer(&offer, ctx.now) {
+            Ok(l) => l,
+            Err(_) => return dropped(DropReason::PoolExhausted),
+        };
+        let Some((subnet, options)) = self.subnet_opts(lease.subnet) else {
+            return dropped(DropReason::NoSubnet);
+        };
+        let spec = ReplySpec {
+            kind: ReplyKind::Offer,
+            subnet,
+            options,
+            host: ctx.host.map(|h| h.res),
+            yiaddr: lease.addr,
+            // RFC 2131 table 3: ciaddr is 0 in a DHCPOFFER.
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            timers: Some(Timers::for_subnet(subnet, ctx.facts.lease_time)),
+            message: &[],
+        };
+        match reply::write(req, ctx.facts, ctx.link.mac, &spec, tx) {
+            Ok(w) => replied(w, None, msg::OFFER),
+            Err(_) => dropped(DropReason::ReplyTooLarge),
+        }
+    }
+
+    // ---- REQUEST ----------------------------------------------------------------------------
+
+    fn request(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+        let req = ctx.req;
+        let facts = ctx.facts;
+        if let Some(sid) = facts.server_id {
+            // SELECTING. RFC 2131 §4.3.2: "If the DHCPREQUEST message contains a 'server
+            // identifier' option, the message is in response to a DHCPOFFER message.
+            // Otherwise, the message is a request to verify or extend an existing lease."
+            if !self.is_ours(facts, sid) {
+                // RFC 2131 §3.1 step 4: "Those servers not selected by the DHCPREQUEST message
+                // use the message as notification that the client has declined that server's
+                // offer." Give the held address back at once instead of waiting out the hold.
+                self.withdraw_offers(ctx);
+                return dropped(DropReason::OtherServerSelected);
+            }
+            // RFC 2131 §4.3.2: "'requested IP address' MUST be filled in with the yiaddr value
+            // from the chosen DHCPOFFER." Some old clients put it in ciaddr instead.
+            let addr = match facts.requested_ip {
+                Some(a) => a,
+                None if !req.ciaddr.is_unspecified() => req.ciaddr,
+                None => return dropped(DropReason::Ignored),
+            };
+            let Some(sid) = self.subnet_for(ctx.candidates, addr) else {
+                return self.nak(ctx, tx, nak_text::WRONG_NETWORK);
+            };
+            if ctx.host.and_then(|h| h.fixed()).is_some_and(|f| f != addr)
+                || self.reserved_for_other(ctx, sid, addr)
+            {
+                return self.nak(ctx, tx, nak_text::NOT_YOURS);
+            }
+            // The client chose us: answer either way (ACK, or NAK if the address cannot be
+            // bound, e.g. the offer lapsed and someone else took it). Table 3: the ACK's
+            // ciaddr is the request's (0 in a proper SELECTING request).
+            return self.bind_and_ack(ctx, tx, sid, addr, req.ciaddr);
+        }
+        if req.ciaddr.is_unspecified() {
+            // INIT-REBOOT. RFC 2131 §4.3.2: "'server identifier' MUST NOT be filled in,
+            // 'requested IP address' option MUST be filled in with client's notion of its
+            // previously assigned address. 'ciaddr' MUST be zero."
+            match facts.requested_ip {
+                // Table 3: ciaddr of the ACK is 0 (the client has no usable address yet).
+                Some(addr) => self.confirm(ctx, tx, addr, Ipv4Addr::UNSPECIFIED),
+                // Neither a selection, a verification nor an extension: malformed.
+                None => dropped(DropReason::Ignored),
+            }
+        } else {
+            // RENEWING (unicast) / REBINDING (broadcast). RFC 2131 §4.3.2: "'server
+            // identifier' MUST NOT be filled in, 'requested IP address' option MUST NOT be
+            // filled in, 'ciaddr' MUST be filled in with client's IP address." REBINDING: "The
+            // DHCP server SHOULD check 'ciaddr' for correctness before replying".
+            // Table 3: the ACK's ciaddr is the request's.
+            self.confirm(ctx, tx, req.ciaddr, req.ciaddr)
+        }
+    }
+
+    /// Release this client's outstanding offers (it selected another server).
+    fn withdraw_offers(&self, ctx: &Ctx<'_, '_>) {
+        for &s in ctx.candidates {
+            if let Some(l) = self.leases.by_client(&ctx.client, s)
+                && l.state == LeaseState::Offered
+            {
+                // A lapsed or already reused offer is not an error worth reporting.
+                let _ = self.leases.release(&ctx.client, l.addr, ctx.now);
+            }
+        }
+    }
+
+    /// INIT-REBOOT / RENEWING / REBINDING: the client claims `addr`. See the module docs,
+    /// "Authoritative mode", for the rule applied here.
+    fn confirm(
+        &self,
+        ctx: &Ctx<'_, '_>,
+        tx: &mut [u8],
+        addr: Ipv4Addr,
+        reply_ciaddr: Ipv4Addr,
+    ) -> Outcome {
+        let authoritative = self.config.authoritative;
+        let record = self.active_record(ctx);
+        let fixed = ctx.host.and_then(|h| h.fixed());
+        // We hold a current record of this client that says something else.
+        let contradicted =
+            record.is_some_and(|l| l.addr != addr) || fixed.is_some_and(|f| f != addr);
+
+        let Some(sid) = self.subnet_for(ctx.candidates, addr) else {
+            // RFC 2131 §4.3.2: "If the DHCP server detects that the client is on the wrong net
+            // (i.e., the result of applying the local subnet mask or remote subnet mask (if
+            // 'giaddr' is not zero) to 'requested IP address' option value doesn't match
+            // reality), then the server SHOULD send a DHCPNAK message to the client."
+            // Non-authoritative: only if we know this client.
+            return if authoritative || record.is_some() || fixed.is_some() {
+                self.nak(ctx, tx, nak_text::WRONG_NETWORK)
+            } else {
+                dropped(DropReason::Ignored)
+            };
+        };
+
+        let mine = self
+            .leases
+            .by_addr(addr)
+            .is_some_and(|l| l.client == ctx.client && l.state != LeaseState::Declined);
+        if !mine {
+            // RFC 2131 §4.3.2: "If the network is correct, then the DHCP server should check
+            // if the client's notion of its IP address is correct. If not, then the server
+            // SHOULD send a DHCPNAK message to the client."
+            if contradicted {
+                return self.nak(ctx, tx, nak_text::NOT_YOURS);
+            }
+            // RFC 2131 §4.3.2: "If the DHCP server has no record of this client, then it MUST
+            // remain silent".
+            if !authoritative {
+                return dropped(DropReason::Ignored);
+            }
+            // Authoritative: we are the only server here, so our tables are the truth. The
+            // address is re-bound for the client if it is free and in the pool (e.g. after a
+            // restart that lost the lease), which is what ISC dhcpd and Kea do.
+            if self.reserved_for_other(ctx, sid, addr) {
+                return self.nak(ctx, tx, nak_text::NOT_YOURS);
+            }
+        }
+        self.bind_and_ack(ctx, tx, sid, addr, reply_ciaddr)
+    }
+
+    /// Bind `addr` in subnet `sid` for the client and ACK; NAK if the tables refuse.
+    ///
+    /// The ACK is written *before* the binding: if it cannot be written (a TX buffer or a
+    /// message size too small for the required options) nothing changes in the tables, so a
+    /// binding never exists without the ACK that announces it. On a refused binding the ACK is
+    /// overwritten by a NAK.
+    fn bind_and_ack(
+        &self,
+        ctx: &Ctx<'_, '_>,
+        tx: &mut [u8],
+        sid: SubnetId,
+        addr: Ipv4Addr,
+        reply_ciaddr: Ipv4Addr,
+    ) -> Outcome {
+        let Some((subnet, options)) = self.subnet_opts(sid) else {
+            return dropped(DropReason::NoSubnet);
+        };
+        let timers = Timers::for_subnet(subnet, ctx.facts.lease_time);
+        let spec = ReplySpec {
+            kind: ReplyKind::Ack,
+            subnet,
+            options,
+            host: ctx.host.map(|h| h.res),
+            yiaddr: addr,
+            ciaddr: reply_ciaddr,
+            timers: Some(timers),
+            message: &[],
+        };
+        let written = match reply::write(ctx.req, ctx.facts, ctx.link.mac, &spec, tx) {
+            Ok(w) => w,
+            Err(_) => return dropped(DropReason::ReplyTooLarge),
+        };
+        let bind = BindRequest {
+            client: ctx.client,
+            subnet: sid,
+            addr,
+            lease: timers.lease,
+            fixed: ctx.host.and_then(|h| h.fixed()) == Some(addr),
+        };
+        match self.leases.bind(&bind, ctx.now) {
+            Ok(info) => replied(written, Some(info), msg::ACK),
+            Err(_) => self.nak(ctx, tx, nak_text::NOT_AVAILABLE),
+        }
+    }
+
+    /// Write a DHCPNAK (RFC 2131 table 3) from the selected subnet's server.
+    fn nak(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8], message: &'static [u8]) -> Outcome {
+        let Some((subnet, options)) = self.subnet_opts(ctx.selected) else {
+            return dropped(DropReason::NoSubnet);
+        };
+        let spec = ReplySpec {
+            kind: ReplyKind::Nak,
+            subnet,
+            options,
+            host: None,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            timers: None,
+            message,
+        };
+        match reply::write(ctx.req, ctx.facts, ctx.link.mac, &spec, tx) {
+            Ok(w) => replied(w, None, msg::NAK),
+            Err(_) => dropped(DropReason::ReplyTooLarge),
+        }
+    }
+
+    // ---- INFORM -----------------------------------------------------------------------------
+
+    fn inform(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+        let req = ctx.req;
+        // The client's own subnet among the candidates decides the options (routers differ
+        // between the subnets of a shared network).
+        let sid = self
+            .subnet_for(ctx.candidates, req.ciaddr)
+            .unwrap_or(ctx.selected);
+        let Some((subnet, options)) = self.subnet_opts(sid) else {
+            return dropped(DropReason::NoSubnet);
+        };
+        // RFC 2131 §4.3.5: "The server MUST NOT send a lease expiration time to the client and
+        // SHOULD NOT fill in 'yiaddr'. The server includes other parameters in the DHCPACK
+        // message as defined in section 4.3.1."
+        let spec = ReplySpec {
+            kind: ReplyKind::InformAck,
+            subnet,
+            options,
+            host: ctx.host.map(|h| h.res),
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            ciaddr: req.ciaddr,
+            timers: None,
+            message: &[],
+        };
+        match reply::write(req, ctx.facts, ctx.link.mac, &spec, tx) {
+            Ok(w) => replied(w, None, msg::ACK),
+            Err(_) => dropped(DropReason::ReplyTooLarge),
+        }
+    }
+
+    // ---- RELEASE / DECLINE ------------------------------------------------------------------
+
+    fn release(
+        &self,
+        req: &Request<'_>,
+        facts: &Facts<'_>,
+        client: ClientKey,
+        now: Secs,
+    ) -> Outcome {
+        // RFC 2131 table 5: DHCPRELEASE carries the server identifier (MUST) and the address
+        // in ciaddr. One naming another server is not for us.
+        if let Some(sid) = facts.server_id
+            && !self.is_ours(facts, sid)
+        {
+            return dropped(DropReason::Ignored);
+        }
+        if req.ciaddr.is_unspecified() {
+            return dropped(DropReason::Ignored);
+        }
+        // RFC 2131 §4.3.4: "Upon receipt of a DHCPRELEASE message, the server marks the network
+        // address as not allocated. The server SHOULD retain a record of the client's
+        // initialization parameters for possible reuse in response to subsequent requests from
+        // the client." (the tables keep the released address's last client.)
+        match self.leases.release(&client, req.ciaddr, now) {
+            Ok(commit) => no_reply(commit),
+            Err(_) => dropped(DropReason::Ignored),
+        }
+    }
+
+    fn decline(&self, facts: &Facts<'_>, client: ClientKey, now: Secs) -> Outcome {
+        // RFC 2131 table 5: DHCPDECLINE carries the server identifier (MUST) and the declined
+        // address in option 50 (MUST).
+        if let Some(sid) = facts.server_id
+            && !self.is_ours(facts, sid)
+        {
+            return dropped(DropReason::Ignored);
+        }
+        let Some(addr) = facts.requested_ip else {
+            return dropped(DropReason::Ignored);
+        };
+        // RFC 2131 §4.3.3: "If the server receives a DHCPDECLINE message, the client has
+        // discovered through some other means that the suggested network address is already in
+        // use. The server MUST mark the network address as not available". It stays out of the
+        // pool for the configured probation, then returns.
+        match self
+            .leases
+            .decline(&client, addr, self.config.decline_probation, now)
+        {
+            Ok(commit) => no_reply(commit),
+            Err(_) => dropped(DropReason::Ignored),
+        }
+    }
+}

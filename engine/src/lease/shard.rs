@@ -1,0 +1,474 @@
+//! One shard's private state: its clients' index, their expiry timers, its blocks and its FIFOs
+//! of freed addresses. Everything here sits behind the shard's one mutex.
+//!
+//! WHY a compact index of our own: the map from (client, subnet) to slot stores only a 32-bit
+//! tag of a keyed hash and the slot number, packed in one `u64`, not the 32-byte
+//! [`ClientKey`](super::ClientKey): the slot already holds the key, so a hit is confirmed
+//! against the slot (which the operation locks anyway). Linear probing over that one array makes
+//! a lookup a single cache miss (a general-purpose map keeps control bytes and entries apart:
+//! two dependent misses, which dominate a lookup in a 10 M-lease table), and costs 11-23 bytes
+//! per client instead of ~50-95 for a `HashMap<(ClientKey, SubnetId), u32>`. That is what lets
+//! 10 M leases fit in 150 B each. The hash is keyed per process, so clients cannot aim for one
+//! bucket.
+//!
+//! WHY a timing wheel (plus a heap) with lazy deletion for expiry: expiry must never scan the
+//! table. Timers due within [`WHEEL`] seconds of the sweep cursor sit in per-second buckets
+//! (pushing one is an append: no cache miss, unlike a sift-up in a million-entry heap); later
+//! ones wait in a binary heap and move into the wheel as the cursor approaches. Each timed slot
+//! has at most one *live* timer, recognised by the slot's generation counter; a renewal that
+//! pushes the expiry later does not queue anything (the old timer fires, sees the later expiry,
+//! and re-queues itself once, in the sweeper rather than on the packet path); a change to an
+//! earlier time queues a new timer and bumps the generation. Stale timers are dropped when they
+//! surface; if they pile up anyway (releases long before expiry), they are compacted, O(n) once
+//! per doubling.
+//!
+//! WHY FIFOs of freed addresses: RFC 2131 §4.3.1 asks the server to prefer giving a client its
+//! previous address; that only works if freed addresses are not handed to someone else at once.
+//! Freed (expired, released, out-of-probation) addresses are appended to the FIFO of the shard of
+//! their last client and handed out oldest-first, only after never-used addresses. Entries are
+//! validated lazily (slot still free with the same free-time stamp), so taking an address back
+//! out of the middle (its client returned) costs nothing; stale entries are compacted away like
+//! stale timers.
+
+use super::space::{Slot, Space, lock};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Below this many entries the timers or a FIFO are never compacted.
+const COMPACT_MIN: usize = 1024;
+
+/// Seconds covered by the timing wheel (one bucket per second). Offer holds and probations
+/// fall inside; lease ends beyond it start in the heap.
+pub(super) const WHEEL: u32 = 4096;
+
+/// (client, subnet) -> slot index: linear probing, tombstone-free (backward-shift deletion).
+///
+/// A bucket is `tag << 32 | (slot + 1)`, 0 = empty, where `tag` is the high half of the keyed
+/// hash; the home bucket is the tag's top bits, so growing never needs the original key.
+pub(super) struct Index {
+    buckets: Box<[u64]>,
+    /// 32 - log2(buckets.len()).
+    shift: u32,
+    len: usize,
+}
+
+impl Index {
+    /// Grow past this load (7/10): probes stay short with linear probing.
+    const LOAD_NUM: usize = 7;
+    const LOAD_DEN: usize = 10;
+
+    pub fn with_capacity(entries: usize) -> Index {
+        let want = (entries * Self::LOAD_DEN / Self::LOAD_NUM + 1)
+            .next_power_of_two()
+            .max(16);
+        Index::with_buckets(want.min(1 << 32))
+    }
+
+    fn with_buckets(n: usize) -> Index {
+        Index {
+            buckets: vec![0u64; n].into_boxed_slice(),
+            shift: 32 - n.trailing_zeros(),
+            len: 0,
+        }
+    }
+
+    /// The part of a hash the index keeps (and can compare).
+    pub fn tag(h: u64) -> u32 {
+        (h >> 32) as u32
+    }
+
+    fn home(&self, tag: u32) -> usize {
+        // shift is 32 - log2(n) >= 0; for n = 2^32 the whole tag is the index.
+        (u64::from(tag) >> self.shift) as usize
+    }
+
+    fn mask(&self) -> usize {
+        self.buckets.len() - 1
+    }
+
+    fn pack(tag: u32, slot: u32) -> u64 {
+        (u64::from(tag) << 32) | (u64::from(slot) + 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Slots stored under `h`'s tag: at most 4 (more only after a 32-bit tag collision of
+    /// several of a shard's clients in one subnet, or stale entries; the rest are reached
+    /// after those are cleaned up).
+    pub fn candidates(&self, h: u64) -> ([u32; 4], usize) {
+        let tag = Self::tag(h);
+        let mut out = [0u32; 4];
+        let mut n = 0;
+        let mut i = self.home(tag);
+        loop {
+            let e = self.buckets[i];
+            if e == 0 {
+                break;
+            }
+            if (e >> 32) as u32 == tag && n < out.len() {
+                out[n] = (e as u32).wrapping_sub(1);
+                n += 1;
+            }
+            i = (i + 1) & self.mask();
+        }
+        (out, n)
+    }
+
+    pub fn insert(&mut self, h: u64, slot: u32) {
+        if (self.len + 1) * Self::LOAD_DEN > self.buckets.len() * Self::LOAD_NUM
+            && self.buckets.len() < (1 << 32)
+        {
+            self.grow();
+        }
+        let tag = Self::tag(h);
+        let mut i = self.home(tag);
+        while self.buckets[i] != 0 {
+            i = (i + 1) & self.mask();
+        }
+        self.buckets[i] = Self::pack(tag, slot);
+        self.len += 1;
+    }
+
+    /// Remove the entry (h, slot) if present.
+    pub fn remove(&mut self, h: u64, slot: u32) {
+        let tag = Self::tag(h);
+        let want = Self::pack(tag, slot);
+        let mask = self.mask();
+        let mut i = self.home(tag);
+        loop {
+            let e = self.buckets[i];
+            if e == 0 {
+                return;
+            }
+            if e == want {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // Backward-shift deletion: pull later entries of the cluster into the hole when
+        // their home is not between the hole and their position.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.buckets[j];
+            if e == 0 {
+                break;
+            }
+            let home = self.home((e >> 32) as u32);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.buckets[hole] = e;
+                hole = j;
+            }
+        }
+        self.buckets[hole] = 0;
+        self.len -= 1;
+    }
+
+    fn grow(&mut self) {
+        let mut next = Index::with_buckets(self.buckets.len() * 2);
+        for &e in self.buckets.iter().filter(|&&e| e != 0) {
+            let mut i = next.home((e >> 32) as u32);
+            while next.buckets[i] != 0 {
+                i = (i + 1) & next.mask();
+            }
+            next.buckets[i] = e;
+        }
+        next.len = self.len;
+        *self = next;
+    }
+}
+
+/// An expiry timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Timer {
+    pub at: u32,
+    pub slot: u32,
+    pub generation: u16,
+}
+
+/// A shard's timers: a one-second timing wheel over `[cursor, cursor + WHEEL)` and a min-heap
+/// for later ones. Every second before `cursor` has been swept.
+pub(super) struct Timers {
+    wheel: Box<[Vec<Timer>]>,
+    in_wheel: usize,
+    cursor: u64,
+    later: BinaryHeap<Reverse<Timer>>,
+}
+
+impl Timers {
+    fn new() -> Timers {
+        Timers {
+            wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
+            in_wheel: 0,
+            cursor: 0,
+            later: BinaryHeap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.in_wheel + self.later.len()
+    }
+
+    fn bucket(at: u64) -> usize {
+        (at % u64::from(WHEEL)) as usize
+    }
+
+    /// Queue a timer at an operation's time `now` (`t.at >= now` except for clock steps).
+    pub fn push(&mut self, t: Timer, now: u64) {
+        // Nothing in the wheel: the cursor may skip straight to the present (not past it, and
+        // not past the earliest waiting timer).
+        if self.in_wheel == 0 && self.cursor < now {
+            let first = self
+                .later
+                .peek()
+                .map_or(u64::MAX, |Reverse(l)| u64::from(l.at));
+            self.cursor = self.cursor.max(now.min(first));
+            self.migrate();
+        }
+        self.file(t);
+    }
+
+    fn file(&mut self, t: Timer) {
+        let at = u64::from(t.at);
+        if at < self.cursor + u64::from(WHEEL) {
+            // Already past the cursor (a clock step): due in the current bucket.
+            self.wheel[Self::bucket(at.max(self.cursor))].push(t);
+            self.in_wheel += 1;
+        } else {
+            self.later.push(Reverse(t));
+        }
+    }
+
+    /// Move heap timers that now fall inside the wheel into it.
+    fn migrate(&mut self) {
+        let end = self.cursor + u64::from(WHEEL);
+        while let Some(&Reverse(t)) = self.later.peek() {
+            if u64::from(t.at) >= end {
+                break;
+            }
+            self.later.pop();
+            self.wheel[Self::bucket(u64::from(t.at).max(self.cursor))].push(t);
+            self.in_wheel += 1;
+        }
+    }
+
+    /// The next timer due at `now`, if any (earliest second first; any order within one).
+    pub fn pop_due(&mut self, now: u64) -> Option<Timer> {
+        loop {
+            if self.cursor > now {
+                return None;
+            }
+            if let Some(t) = self.wheel[Self::bucket(self.cursor)].pop() {
+                self.in_wheel -= 1;
+                return Some(t);
+            }
+            // This second is done: the next one, or straight to the next heap timer (or the
+            // present) when the wheel is empty. At most WHEEL empty buckets are stepped over
+            // before a non-empty one, since every wheel timer lies within WHEEL of the cursor.
+            if self.in_wheel == 0 {
+                let first = self
+                    .later
+                    .peek()
+                    .map_or(u64::MAX, |Reverse(l)| u64::from(l.at));
+                self.cursor = (self.cursor + 1).max(first.min(now + 1));
+            } else {
+                self.cursor += 1;
+            }
+            self.migrate();
+        }
+    }
+
+    /// Keep only timers for which `keep` holds.
+    fn retain(&mut self, mut keep: impl FnMut(&Timer) -> bool) {
+        let mut n = 0;
+        for b in self.wheel.iter_mut() {
+            b.retain(&mut keep);
+            n += b.len();
+            if b.is_empty() {
+                b.shrink_to(16);
+            }
+        }
+        self.in_wheel = n;
+        let mut v = std::mem::take(&mut self.later).into_vec();
+        v.retain(|Reverse(t)| keep(t));
+        self.later = BinaryHeap::from(v);
+    }
+
+    fn memory(&self) -> usize {
+        use std::mem::size_of;
+        self.wheel.len() * size_of::<Vec<Timer>>()
+            + self
+                .wheel
+                .iter()
+                .map(|b| b.capacity() * size_of::<Timer>())
+                .sum::<usize>()
+            + self.later.capacity() * size_of::<Reverse<Timer>>()
+    }
+}
+
+/// A freed address and the time it became free (must equal the slot's `expires` to be valid).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Recycled {
+    pub slot: u32,
+    pub stamp: u32,
+}
+
+/// A shard's view of one subnet.
+#[derive(Default)]
+pub(super) struct ShardPool {
+    /// Blocks this shard claimed that may still have pristine slots (top = current).
+    pub own: Vec<u32>,
+    /// Freed addresses whose last client belongs to this shard, oldest first.
+    pub fifo: VecDeque<Recycled>,
+    fifo_compact_at: usize,
+}
+
+/// Per-state counts contributed by operations run under this shard's lock (they may be
+/// negative per shard; the sum over shards is exact).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Counts {
+    pub free: i64,
+    pub offered: i64,
+    pub bound: i64,
+    pub declined: i64,
+}
+
+impl Counts {
+    fn cell(&mut self, state: u8) -> &mut i64 {
+        use super::space::st;
+        match state {
+            st::OFFERED => &mut self.offered,
+            st::BOUND => &mut self.bound,
+            st::DECLINED => &mut self.declined,
+            _ => &mut self.free,
+        }
+    }
+
+    /// Account one slot moving from `from` to `to` (stored states).
+    pub fn moved(&mut self, from: u8, to: u8) {
+        *self.cell(from) -= 1;
+        *self.cell(to) += 1;
+    }
+}
+
+pub(super) struct Shard {
+    pub index: Index,
+    pub timers: Timers,
+    timers_compact_at: usize,
+    pub pools: Box<[ShardPool]>,
+    pub counts: Counts,
+    /// A subnet whose FIFO grew past its compaction mark (compacted when no block is locked).
+    pub fifo_to_compact: Option<u32>,
+}
+
+impl Shard {
+    pub fn new(subnets: usize, expected_leases: usize) -> Shard {
+        Shard {
+            index: Index::with_capacity(expected_leases),
+            timers: Timers::new(),
+            timers_compact_at: COMPACT_MIN.max(expected_leases * 2),
+            pools: (0..subnets)
+                .map(|_| ShardPool {
+                    fifo_compact_at: COMPACT_MIN,
+                    ..ShardPool::default()
+                })
+                .collect(),
+            counts: Counts::default(),
+            fifo_to_compact: None,
+        }
+    }
+
+    /// Remove the index entry (h, slot) if present.
+    pub fn index_remove(&mut self, h: u64, slot: u32) {
+        self.index.remove(h, slot);
+    }
+
+    pub fn index_insert(&mut self, h: u64, slot: u32) {
+        self.index.insert(h, slot);
+    }
+
+    /// Slots indexed under `h` (see [`Index::candidates`]).
+    pub fn index_candidates(&self, h: u64) -> ([u32; 4], usize) {
+        self.index.candidates(h)
+    }
+
+    /// Queue a timer; `now` is the operation's time.
+    pub fn schedule(&mut self, at: u32, slot: u32, generation: u16, now: u64) {
+        self.timers.push(
+            Timer {
+                at,
+                slot,
+                generation,
+            },
+            now,
+        );
+    }
+
+    /// Append a freed slot to the subnet's FIFO.
+    pub fn recycle(&mut self, subnet: u32, slot: u32, stamp: u32) {
+        let Some(p) = self.pools.get_mut(subnet as usize) else {
+            return;
+        };
+        p.fifo.push_back(Recycled { slot, stamp });
+        if p.fifo.len() > p.fifo_compact_at {
+            self.fifo_to_compact = Some(subnet);
+        }
+    }
+
+    /// Whether the heap has grown past its compaction mark (`factor` times it).
+    pub fn timers_oversized(&self, factor: usize) -> bool {
+        self.timers.len() > self.timers_compact_at.saturating_mul(factor)
+    }
+
+    /// Drop timers that can no longer fire (generation moved on, or no longer timed). Locks
+    /// one slot at a time; call with no slot locked. O(n), once per doubling.
+    pub fn compact_timers(&mut self, space: &Space) {
+        self.timers.retain(|t| {
+            let sl = lock(space.cell(t.slot));
+            sl.generation == t.generation && sl.is_timed()
+        });
+        self.timers_compact_at = COMPACT_MIN.max(self.timers.len() * 2);
+    }
+
+    /// Drop FIFO entries whose slot was taken again. Call with no slot locked.
+    pub fn compact_fifo(&mut self, space: &Space, subnet: u32) {
+        let Some(p) = self.pools.get_mut(subnet as usize) else {
+            return;
+        };
+        p.fifo
+            .retain(|r| recycled_valid(&lock(space.cell(r.slot)), *r));
+        p.fifo_compact_at = COMPACT_MIN.max(p.fifo.len() * 2);
+    }
+
+    /// Heap bytes owned by this shard.
+    pub fn memory(&self) -> usize {
+        use std::mem::size_of;
+        self.index.buckets() * size_of::<u64>()
+            + self.timers.memory()
+            + self
+                .pools
+                .iter()
+                .map(|p| {
+                    size_of::<ShardPool>()
+                        + p.own.capacity() * 4
+                        + p.fifo.capacity() * size_of::<Recycled>()
+                })
+                .sum::<usize>()
+    }
+}
+
+/// A FIFO entry still names a free, dynamically leasable slot freed at `stamp`. (FIFO slots
+/// were all used once, so none is pristine.)
+pub(super) fn recycled_valid(sl: &Slot, r: Recycled) -> bool {
+    use super::space::st;
+    sl.is_dynamic()
+        && matches!(sl.state, st::FREE | st::EXPIRED | st::RELEASED)
+        && sl.expires == r.stamp
+}

@@ -1,0 +1,1025 @@
+//! [`LeaseTables`]: the operations of the contract in `mod.rs`, over the address space
+//! (`space.rs`) and the shards (`shard.rs`).
+//!
+//! # Ownership and locking (why this cannot deadlock or double-allocate)
+//!
+//! * A client belongs to shard `hash64(client) % shards`. Every operation for a client runs
+//!   under that shard's mutex; the shard holds the client's index entries, its timers and the
+//!   FIFO of addresses its clients freed.
+//! * Every address has one slot, a cache line with its own mutex. The slot is the single
+//!   source of truth for "who holds this address": an index entry is only a hint that is
+//!   confirmed against the slot.
+//! * A slot that is offered, bound or declined (and not past its expiry) is changed only under
+//!   its client's shard lock. A free slot (never used, expired, released, out of probation, or
+//!   past its expiry) may be taken by any shard, under the slot lock. Both rules meet in the
+//!   slot lock, so two clients can never both get an address: whoever locks the slot second
+//!   sees it held. Never-used slots are first claimed in their block's atomic bitmap (CAS),
+//!   then locked and re-checked (see `Space::take_pristine`).
+//! * Lock order: shard locks first (one, or two in ascending index order when a shard steals
+//!   freed addresses from another), then at most one slot lock at a time, then leaf locks
+//!   (a shard's mailbox) that are never held while taking another lock. Index cleanups aimed at
+//!   a shard whose lock we do not hold go through its mailbox instead of a lock.
+//!
+//! Std mutexes (futex based) are used rather than dashmap or a hand-written spin lock: the
+//! per-shard and per-slot locks are uncontended in the intended deployment (the XDP program
+//! steers a client to one worker, and each shard allocates from its own blocks), where a futex
+//! mutex costs one atomic exchange each way; under contention it sleeps instead of burning a
+//! core that the worker needs. Spin locks would need `unsafe` cells (forbidden outside `xsk`).
+//! dashmap would add a second, global hash of clients for what the slot array already is.
+//!
+//! # Cost per operation
+//!
+//! A new client's offer + bind touches: its shard (cache-hot on its worker), one index bucket
+//! (one miss: tag and slot share 8 bytes), one slot (one miss; never-used slots are taken in
+//! address order, so mostly hot), and, when a freed address is reused, the previous holder's
+//! index bucket. Timers for offer holds are appended to a wheel bucket. Nothing scans.
+
+use super::shard::{Index, Shard, recycled_valid};
+use super::space::{
+    self, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
+};
+use super::{
+    BindRequest, ClientKey, LeaseError, LeaseInfo, LeaseState, OfferRequest, Secs, TableStats,
+};
+use crate::config::{ServerConfig, SubnetId};
+use std::hash::BuildHasher;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Drain a shard's mailbox during an operation once it holds this many entries.
+const MAILBOX_DRAIN: usize = 1024;
+
+/// One shard's lock and mailbox, padded so that neighbouring shards' locks do not share a
+/// cache line.
+#[repr(align(128))]
+struct ShardCell {
+    state: Mutex<Shard>,
+    /// Index entries (keyed hash, slot) other shards found stale: "re-check and drop".
+    mailbox: Mutex<Vec<(u64, u32)>>,
+    mailbox_len: AtomicUsize,
+}
+
+/// The lease tables: see the module docs of `lease` for the contract.
+pub struct LeaseTables {
+    space: Space,
+    shards: Box<[ShardCell]>,
+    /// Per-process random keys of the index hash.
+    seed: [u64; 2],
+    sweep_cursor: AtomicUsize,
+}
+
+/// Shard locks held by one operation: the client's shard, and at most one more.
+struct Ctx<'a> {
+    s: usize,
+    /// The operation's time (0 when it has none: lookups never queue timers).
+    now: Secs,
+    me: MutexGuard<'a, Shard>,
+    other: Option<(usize, MutexGuard<'a, Shard>)>,
+}
+
+type Taken<'a> = (MutexGuard<'a, Slot>, u32);
+
+/// Memory use of the tables, for benchmarks and capacity planning.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryEstimate {
+    /// Bytes held by slots, blocks, maps, indexes, timers and FIFOs.
+    pub total_bytes: usize,
+    /// Leasable addresses (each has a preallocated slot).
+    pub addresses: u64,
+    /// Entries in the client indexes.
+    pub indexed_clients: u64,
+    /// `total_bytes / addresses`: the cost of one lease when the pool is full.
+    pub bytes_per_address: f64,
+}
+
+fn lease_state(s: u8) -> LeaseState {
+    match s {
+        st::OFFERED => LeaseState::Offered,
+        st::BOUND => LeaseState::Bound,
+        st::EXPIRED => LeaseState::Expired,
+        st::DECLINED => LeaseState::Declined,
+        // RELEASED (FREE slots are never reported).
+        _ => LeaseState::Released,
+    }
+}
+
+impl LeaseTables {
+    /// Build empty tables for every dynamic range and fixed reservation of `cfg`, with `shards`
+    /// shards (0 is taken as 1).
+    ///
+    /// Ranges that overlap an earlier range (the validator rejects those) or would take the
+    /// table past [`super::MAX_SLOTS`] addresses are left out; [`Self::skipped_ranges`] counts
+    /// them.
+    pub fn new(cfg: &ServerConfig, shards: usize) -> LeaseTables {
+        let n = shards.max(1);
+        let space = Space::new(cfg);
+        let subnets = space.pools.len();
+        // Preallocate index and heap for an even share of a full pool (+25 %), so that the
+        // hot path does not rehash.
+        let share = (space.addresses as usize).div_ceil(n);
+        let expected = share + share / 4;
+        let shards: Box<[ShardCell]> = (0..n)
+            .map(|_| ShardCell {
+                state: Mutex::new(Shard::new(subnets, expected)),
+                mailbox: Mutex::new(Vec::new()),
+                mailbox_len: AtomicUsize::new(0),
+            })
+            .collect();
+        lock(&shards[0].state).counts.free = space.addresses as i64;
+        LeaseTables {
+            space,
+            shards,
+            seed: {
+                // std's RandomState draws its keys from the OS once per process.
+                let r = std::collections::hash_map::RandomState::new();
+                [r.hash_one(0x5eed_u64), r.hash_one(0xcafe_u64)]
+            },
+            sweep_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard that owns `client`: `client.hash64() % shards`. The datapath steers a client
+    /// to the worker of this shard so that shard locks stay uncontended.
+    pub fn shard_of(&self, client: &ClientKey) -> usize {
+        (client.hash64() % self.shards.len() as u64) as usize
+    }
+
+    /// Ranges of the configuration that were left out (see [`Self::new`]).
+    pub fn skipped_ranges(&self) -> usize {
+        self.space.skipped_ranges
+    }
+
+    /// The lease of `client` in `subnet`, in any state, as stored: an offer or lease whose
+    /// `expires` has passed is still reported as offered / bound until the sweeper or another
+    /// operation handles it; use [`LeaseInfo::state_at`] to read it at a given time.
+    pub fn by_client(&self, client: &ClientKey, subnet: SubnetId) -> Option<LeaseInfo> {
+        let sn = space::pool_index(&self.space, subnet)?;
+        let mut ctx = self.lock_one(self.shard_of(client), 0);
+        let (g, _) = self.lookup(&mut ctx, client, sn)?;
+        Some(self.info(&g))
+    }
+
+    /// Who holds or last held `addr` (stored state, see [`Self::by_client`]); `None` for an
+    /// address nobody holds or remembers, or that the tables do not know.
+    pub fn by_addr(&self, addr: Ipv4Addr) -> Option<LeaseInfo> {
+        let slot = self.space.locate(addr)?;
+        let g = lock(self.space.cell(slot));
+        let sl = &g;
+        (sl.state != st::FREE).then(|| self.info(sl))
+    }
+
+    /// Choose an address to offer and hold it for `req.hold` seconds.
+    ///
+    /// Order (RFC 2131 §4.3.1): the reservation's fixed address; else the client's current or
+    /// previous address in a candidate subnet (unless it declined it); else the requested
+    /// address (option 50) if it is free in a candidate pool; else a never-used address, else
+    /// the address that has been free the longest. A client keeps a bound lease as is (the
+    /// answer says `Bound`).
+    ///
+    /// # Errors
+    /// `PoolExhausted` when no candidate subnet has a free address; for a fixed address,
+    /// `NotInPool` (unknown address or wrong subnet), `TakenByOther`, `InProbation`.
+    pub fn offer(&self, req: &OfferRequest<'_>, now: Secs) -> Result<LeaseInfo, LeaseError> {
+        let s = self.shard_of(&req.client);
+        let n = self.shards.len();
+        // Subnets in preference order; each is exhausted (own resources, then freed addresses
+        // of the other shards) before the next is tried.
+        for i in 0..req.subnets.len().max(1) {
+            {
+                let mut ctx = self.lock_one(s, now);
+                let r = self.offer_in(&mut ctx, req, i, now);
+                self.tidy(&mut ctx);
+                if let Some(r) = r {
+                    return r;
+                }
+            }
+            // Nothing left here: take freed addresses from the other shards, holding both
+            // shard locks (acquired in index order).
+            for k in 1..n {
+                let mut ctx = self.lock_pair(s, (s + k) % n, now);
+                let r = self.offer_in(&mut ctx, req, i, now);
+                self.tidy(&mut ctx);
+                if let Some(r) = r {
+                    return r;
+                }
+            }
+        }
+        Err(LeaseError::PoolExhausted)
+    }
+
+    /// Bind `req.addr` to the client for `req.lease` seconds (REQUEST -> ACK). A different
+    /// lease the client held in the same subnet is released.
+    ///
+    /// # Errors
+    /// `NotInPool` (not in a range of the subnet, unless it is a fixed reservation and
+    /// `req.fixed`), `TakenByOther` (offered or bound to another client, or reserved),
+    /// `InProbation` (declined).
+    pub fn bind(&self, req: &BindRequest, now: Secs) -> Result<LeaseInfo, LeaseError> {
+        let slot = self.space.locate(req.addr).ok_or(LeaseError::NotInPool)?;
+        let mut ctx = self.lock_one(self.shard_of(&req.client), now);
+        let r = self.bind_in(&mut ctx, req, slot, now);
+        self.tidy(&mut ctx);
+        r
+    }
+
+    /// The client gives `addr` back (RFC 2131 §4.3.4). The address stays remembered for it.
+    ///
+    /// # Errors
+    /// `NoLease` unless the client is the address's current or last holder (and it is not in
+    /// probation).
+    pub fn release(
+        &self,
+        client: &ClientKey,
+        addr: Ipv4Addr,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
+        let slot = self.space.locate(addr).ok_or(LeaseError::NoLease)?;
+        let mut ctx = self.lock_one(self.shard_of(client), now);
+        let r = {
+            let mut g = lock(self.space.cell(slot));
+            let sl = *g;
+            if sl.client != *client
+                || !matches!(
+                    sl.state,
+                    st::OFFERED | st::BOUND | st::EXPIRED | st::RELEASED
+                )
+            {
+                Err(LeaseError::NoLease)
+            } else {
+                if matches!(sl.state, st::OFFERED | st::BOUND) {
+                    let t = stamp(now);
+                    g.expires = t;
+                    ctx.me.counts.moved(sl.state, st::RELEASED);
+                    if sl.is_dynamic() {
+                        ctx.me.recycle(sl.subnet, slot, t);
+                    }
+                }
+                g.state = st::RELEASED;
+                Ok(self.info(&g))
+            }
+        };
+        self.tidy(&mut ctx);
+        r
+    }
+
+    /// The client reports `addr` in use by someone else (RFC 2131 §4.3.3): the address leaves
+    /// the pool for `probation` seconds and is never offered meanwhile; afterwards it is free
+    /// and no longer remembered for this client.
+    ///
+    /// # Errors
+    /// `NoLease` unless the client is the address's current or last holder.
+    pub fn decline(
+        &self,
+        client: &ClientKey,
+        addr: Ipv4Addr,
+        probation: u32,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
+        let slot = self.space.locate(addr).ok_or(LeaseError::NoLease)?;
+        let mut ctx = self.lock_one(self.shard_of(client), now);
+        let r = {
+            let mut g = lock(self.space.cell(slot));
+            let sl = *g;
+            let lapsed_probation = sl.state == st::DECLINED && !sl.in_probation(now);
+            if sl.client != *client
+                || lapsed_probation
+                || !matches!(
+                    sl.state,
+                    st::OFFERED | st::BOUND | st::EXPIRED | st::RELEASED | st::DECLINED
+                )
+            {
+                Err(LeaseError::NoLease)
+            } else {
+                self.assign(
+                    &mut ctx,
+                    &mut g,
+                    slot,
+                    client,
+                    st::DECLINED,
+                    deadline(now, probation),
+                );
+                Ok(self.info(&g))
+            }
+        };
+        self.tidy(&mut ctx);
+        r
+    }
+
+    /// Run due expiry timers (offer holds, leases, probations), at most `budget` units of work
+    /// (one unit = one timer or one mailbox entry), starting at a different shard each call.
+    /// Returns the work done. Correctness never depends on this running: every operation treats
+    /// a passed `expires` as expired; this only moves freed addresses into the FIFOs early and
+    /// keeps the stored counts current.
+    pub fn expire(&self, now: Secs, budget: usize) -> usize {
+        let n = self.shards.len();
+        let start = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let mut done = 0;
+        for k in 0..n {
+            if done >= budget {
+                break;
+            }
+            let s = (start + k) % n;
+            let mut ctx = self.lock_one(s, now);
+            done += self.drain_mailbox(s, &mut ctx.me, budget - done);
+            done += self.sweep(s, &mut ctx.me, now, budget - done, None);
+            // Compaction is O(heap); only when the rest of the budget pays for it.
+            let rest = budget.saturating_sub(done);
+            if ctx.me.timers_oversized(1) && rest >= ctx.me.timers.len() {
+                done += ctx.me.timers.len();
+                ctx.me.compact_timers(&self.space);
+            }
+        }
+        done
+    }
+
+    /// Counts by stored state (see [`Self::by_client`]); `free + offered + bound + declined ==
+    /// addresses` whenever no operation is in flight.
+    pub fn stats(&self) -> TableStats {
+        let mut free = 0i64;
+        let (mut offered, mut bound, mut declined) = (0i64, 0i64, 0i64);
+        for cell in self.shards.iter() {
+            let c = lock(&cell.state).counts;
+            free += c.free;
+            offered += c.offered;
+            bound += c.bound;
+            declined += c.declined;
+        }
+        TableStats {
+            addresses: self.space.addresses,
+            free: free.max(0) as u64,
+            offered: offered.max(0) as u64,
+            bound: bound.max(0) as u64,
+            declined: declined.max(0) as u64,
+        }
+    }
+
+    /// Rebuild one lease from a persisted record at start-up (persistence seam: replay the
+    /// journal's records in order; a later record for an address replaces an earlier one).
+    /// An offer or lease whose time has passed comes back as expired (free, remembered for its
+    /// client); a probation that has passed comes back as a free address.
+    ///
+    /// # Errors
+    /// `NotInPool` when the current configuration has no such address in that subnet (the
+    /// record is dropped).
+    pub fn restore(&self, rec: LeaseInfo, now: Secs) -> Result<(), LeaseError> {
+        let slot = self.space.locate(rec.addr).ok_or(LeaseError::NotInPool)?;
+        let sn = self.space.subnet_of(slot);
+        if sn != rec.subnet.0 {
+            return Err(LeaseError::NotInPool);
+        }
+        let key = &rec.client;
+        let exp = rec.expires.min(u64::from(NEVER)) as u32;
+        let lapsed = passed(exp, now);
+        let state = match rec.state {
+            LeaseState::Offered if lapsed => st::EXPIRED,
+            LeaseState::Offered => st::OFFERED,
+            LeaseState::Bound if lapsed => st::EXPIRED,
+            LeaseState::Bound => st::BOUND,
+            LeaseState::Declined if lapsed => st::FREE,
+            LeaseState::Declined => st::DECLINED,
+            LeaseState::Expired => st::EXPIRED,
+            LeaseState::Released => st::RELEASED,
+        };
+        let mut ctx = self.lock_one(self.shard_of(key), now);
+        {
+            let mut g = lock(self.space.cell(slot));
+            let sl = *g;
+            if sl.flags & fl::BLOCKED != 0 {
+                return Err(LeaseError::NotInPool);
+            }
+            self.space.force_unpristine(slot);
+            if matches!(state, st::OFFERED | st::BOUND | st::DECLINED) {
+                self.assign(&mut ctx, &mut g, slot, key, state, exp);
+            } else {
+                if sl.state != st::FREE && sl.client != *key {
+                    self.forget(&mut ctx, &sl.client, sn, slot);
+                }
+                let m = &mut *g;
+                m.generation = m.generation.wrapping_add(1);
+                m.client = *key;
+                m.state = state;
+                m.expires = exp;
+                ctx.me.counts.moved(sl.state, state);
+                if sl.is_dynamic() {
+                    ctx.me.recycle(sn, slot, exp);
+                }
+            }
+        }
+        if state == st::FREE {
+            let h = self.idx_hash(key, sn);
+            ctx.me.index_remove(h, slot);
+        } else if matches!(rec.state, LeaseState::Offered | LeaseState::Bound) {
+            // The client's newest lease when the record was written (one per subnet).
+            self.index_as_current(&mut ctx, key, sn, slot, now);
+        } else {
+            // Released / expired / declined records may concern an older address: never
+            // displace a lease the client holds in the subnet.
+            let holds_other = self
+                .lookup(&mut ctx, key, sn)
+                .is_some_and(|(g, s)| s != slot && g.is_held(now));
+            if !holds_other {
+                self.index_as_current(&mut ctx, key, sn, slot, now);
+            }
+        }
+        self.tidy(&mut ctx);
+        Ok(())
+    }
+
+    /// Memory held by the tables now.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        let mut total = self.space.memory() + std::mem::size_of::<Self>();
+        let mut indexed = 0u64;
+        for cell in self.shards.iter() {
+            let sh = lock(&cell.state);
+            total += std::mem::size_of::<ShardCell>() + sh.memory();
+            total += lock(&cell.mailbox).capacity() * 16;
+            indexed += sh.index.len() as u64;
+        }
+        MemoryEstimate {
+            total_bytes: total,
+            addresses: self.space.addresses,
+            indexed_clients: indexed,
+            bytes_per_address: total as f64 / self.space.addresses.max(1) as f64,
+        }
+    }
+
+    /// Owner of the block that holds `addr` (multi-node seam; `None` for unknown addresses and
+    /// fixed reservations outside the ranges, which belong to no block owner).
+    pub fn block_owner(&self, addr: Ipv4Addr) -> Option<BlockOwner> {
+        let slot = self.space.locate(addr)?;
+        let b = split(slot).0;
+        let pool = &self.space.pools[self.space.blocks[b].subnet as usize];
+        pool.contains(b).then(|| self.space.owner(b))
+    }
+
+    /// Multi-node seam: mark the still unclaimed block containing `addr` as owned by remote
+    /// node `node`, so this node never hands out its unused addresses. Returns false when the
+    /// block is already owned (by a shard or another node) or `addr` is in no block.
+    pub fn cede_block(&self, addr: Ipv4Addr, node: u32) -> bool {
+        let Some(slot) = self.space.locate(addr) else {
+            return false;
+        };
+        let b = split(slot).0;
+        let pool = &self.space.pools[self.space.blocks[b].subnet as usize];
+        pool.contains(b) && self.space.set_remote(b, node)
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    /// Keyed hash of (client, subnet) for the index: four folded 64x64->128 multiplies over
+    /// the fixed-size key (the foldhash/wyhash construction). The keys are secret per process,
+    /// so clients cannot pick identifiers that pile into one bucket.
+    fn idx_hash(&self, key: &ClientKey, subnet: u32) -> u64 {
+        fn fold(a: u64, b: u64) -> u64 {
+            let p = u128::from(a) * u128::from(b);
+            (p as u64) ^ ((p >> 64) as u64)
+        }
+        let [w0, w1, w2, w3] = key.words();
+        let [k0, k1] = self.seed;
+        let a = fold(w0 ^ k0, w1 ^ k1 ^ u64::from(subnet));
+        let b = fold(w2 ^ k1, w3 ^ k0);
+        fold(a ^ 0x243f_6a88_85a3_08d3, b ^ k1.rotate_left(32))
+    }
+
+    /// Whether the slot's current client would be indexed under `h`: the index keeps only a
+    /// tag of the hash, so two clients whose tags collide are told apart by the slot, never by
+    /// the rest of the hash.
+    fn indexed_under(&self, sl: &Slot, h: u64) -> bool {
+        Index::tag(self.idx_hash(&sl.client, sl.subnet)) == Index::tag(h)
+    }
+
+    #[cfg(test)]
+    pub(super) fn index_tag(&self, key: &ClientKey, subnet: u32) -> u32 {
+        Index::tag(self.idx_hash(key, subnet))
+    }
+
+    #[cfg(test)]
+    pub(super) fn indexed(&self) -> usize {
+        self.shards.iter().map(|c| lock(&c.state).index.len()).sum()
+    }
+
+    fn info(&self, sl: &Slot) -> LeaseInfo {
+        LeaseInfo {
+            addr: Ipv4Addr::from(sl.addr),
+            subnet: SubnetId(sl.subnet),
+            client: sl.client,
+            state: lease_state(sl.state),
+            expires: u64::from(sl.expires),
+        }
+    }
+
+    fn lock_one(&self, s: usize, now: Secs) -> Ctx<'_> {
+        Ctx {
+            s,
+            now,
+            me: lock(&self.shards[s].state),
+            other: None,
+        }
+    }
+
+    /// Lock shards `s` (the client's) and `t` in ascending index order.
+    fn lock_pair(&self, s: usize, t: usize, now: Secs) -> Ctx<'_> {
+        if s < t {
+            let me = lock(&self.shards[s].state);
+            let other = lock(&self.shards[t].state);
+            Ctx {
+                s,
+                now,
+                me,
+                other: Some((t, other)),
+            }
+        } else {
+            let other = lock(&self.shards[t].state);
+            let me = lock(&self.shards[s].state);
+            Ctx {
+                s,
+                now,
+                me,
+                other: Some((t, other)),
+            }
+        }
+    }
+
+    /// Drop `key`'s index entry for `slot` (the slot is going to another client): directly if
+    /// we hold the key's shard, else through its mailbox (no lock-order question).
+    fn forget(&self, ctx: &mut Ctx<'_>, key: &ClientKey, subnet: u32, slot: u32) {
+        let u = self.shard_of(key);
+        let h = self.idx_hash(key, subnet);
+        if u == ctx.s {
+            ctx.me.index_remove(h, slot);
+        } else if let Some((t, o)) = ctx.other.as_mut()
+            && *t == u
+        {
+            o.index_remove(h, slot);
+        } else {
+            let cell = &self.shards[u];
+            lock(&cell.mailbox).push((h, slot));
+            cell.mailbox_len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Re-check up to `budget` mailbox entries of shard `s` and drop those still stale.
+    fn drain_mailbox(&self, s: usize, sh: &mut Shard, budget: usize) -> usize {
+        let cell = &self.shards[s];
+        if cell.mailbox_len.load(Ordering::Relaxed) == 0 || budget == 0 {
+            return 0;
+        }
+        let batch: Vec<(u64, u32)> = {
+            let mut mb = lock(&cell.mailbox);
+            let keep = mb.len().saturating_sub(budget);
+            let batch = mb.split_off(keep);
+            cell.mailbox_len.store(mb.len(), Ordering::Relaxed);
+            batch
+        };
+        for &(h, slot) in &batch {
+            let still_valid = {
+                let g = lock(self.space.cell(slot));
+                let sl = &g;
+                sl.state != st::FREE && self.shard_of(&sl.client) == s && self.indexed_under(sl, h)
+            };
+            if !still_valid {
+                sh.index_remove(h, slot);
+            }
+        }
+        batch.len()
+    }
+
+    /// Housekeeping after an operation, with no slot locked: compact an overgrown FIFO or
+    /// heap (amortised O(1)), drain an overfull mailbox.
+    fn tidy(&self, ctx: &mut Ctx<'_>) {
+        let s = ctx.s;
+        self.tidy_shard(s, &mut ctx.me);
+        if let Some((t, o)) = ctx.other.as_mut() {
+            self.tidy_shard(*t, o);
+        }
+    }
+
+    fn tidy_shard(&self, s: usize, sh: &mut Shard) {
+        if let Some(sn) = sh.fifo_to_compact.take() {
+            sh.compact_fifo(&self.space, sn);
+        }
+        if sh.timers_oversized(2) {
+            sh.compact_timers(&self.space);
+        }
+        if self.shards[s].mailbox_len.load(Ordering::Relaxed) >= MAILBOX_DRAIN {
+            self.drain_mailbox(s, sh, usize::MAX);
+        }
+    }
+
+    /// Give the locked slot to `key` in a timed state (offered, bound, declined). The caller
+    /// holds `key`'s shard as `ctx.me` and has checked that the slot is free or already the
+    /// key's.
+    fn assign(
+        &self,
+        ctx: &mut Ctx<'_>,
+        m: &mut Slot,
+        slot: u32,
+        key: &ClientKey,
+        state: u8,
+        expires: u32,
+    ) {
+        let old = *m;
+        if old.state != st::FREE && old.client != *key {
+            self.forget(ctx, &old.client, old.subnet, slot);
+        }
+        // A timed slot of this same client already has a live timer in this shard's heap, at
+        // or before its current expiry; a later expiry needs no new timer (the old one re-queues
+        // itself when it fires), an earlier one or a fresh hold does.
+        let own_timer = old.is_timed() && old.client == *key;
+        if !own_timer || expires < old.expires {
+            m.generation = m.generation.wrapping_add(1);
+            if expires != NEVER {
+                ctx.me.schedule(expires, slot, m.generation, ctx.now);
+            }
+        }
+        m.client = *key;
+        m.state = state;
+        m.expires = expires;
+        ctx.me.counts.moved(old.state, state);
+    }
+
+    /// Assign, then make the slot the client's indexed lease in `subnet`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "internal helper; all are distinct inputs"
+    )]
+    fn finish_new(
+        &self,
+        ctx: &mut Ctx<'_>,
+        mut g: MutexGuard<'_, Slot>,
+        slot: u32,
+        key: &ClientKey,
+        subnet: u32,
+        state: u8,
+        expires: u32,
+        now: Secs,
+    ) -> LeaseInfo {
+        self.assign(ctx, &mut g, slot, key, state, expires);
+        let info = self.info(&g);
+        drop(g);
+        self.index_as_current(ctx, key, subnet, slot, now);
+        info
+    }
+
+    /// The client's indexed slot in `subnet`, confirmed against the slot and returned locked.
+    /// Stale entries met on the way are dropped.
+    fn lookup<'a>(&'a self, ctx: &mut Ctx<'a>, key: &ClientKey, subnet: u32) -> Option<Taken<'a>> {
+        let h = self.idx_hash(key, subnet);
+        let (cands, n) = ctx.me.index_candidates(h);
+        for &slot in &cands[..n] {
+            let g = lock(self.space.cell(slot));
+            let sl = &g;
+            let sub = sl.subnet;
+            if sl.state != st::FREE && sl.client == *key && sub == subnet {
+                return Some((g, slot));
+            }
+            let stale = sl.state == st::FREE || !self.indexed_under(sl, h);
+            drop(g);
+            if stale {
+                ctx.me.index_remove(h, slot);
+            }
+        }
+        None
+    }
+
+    /// Make `slot` the client's one indexed lease in `subnet` (a client holds one address per
+    /// network, RFC 2131 §4.3.1). Another lease of the client in the subnet that is still offered
+    /// or bound is released; a declined one stays in probation. Call with no slot locked.
+    fn index_as_current(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &ClientKey,
+        subnet: u32,
+        slot: u32,
+        now: Secs,
+    ) {
+        let h = self.idx_hash(key, subnet);
+        let (cands, n) = ctx.me.index_candidates(h);
+        let mut present = false;
+        for &old in &cands[..n] {
+            if old == slot {
+                present = true;
+                continue;
+            }
+            let mut g = lock(self.space.cell(old));
+            let sl = *g;
+            let sub = sl.subnet;
+            let drop_entry = if sl.state != st::FREE && sl.client == *key && sub == subnet {
+                if matches!(sl.state, st::OFFERED | st::BOUND) {
+                    let t = stamp(now);
+                    g.state = st::RELEASED;
+                    g.expires = t;
+                    ctx.me.counts.moved(sl.state, st::RELEASED);
+                    if sl.is_dynamic() {
+                        ctx.me.recycle(subnet, old, t);
+                    }
+                }
+                true
+            } else {
+                // Stale, unless it is another client whose hash collides with ours.
+                sl.state == st::FREE || !self.indexed_under(&sl, h)
+            };
+            drop(g);
+            if drop_entry {
+                ctx.me.index_remove(h, old);
+            }
+        }
+        if !present {
+            ctx.me.index_insert(h, slot);
+        }
+    }
+
+    /// Run due timers of shard `s` (locked as `sh`): at most `budget` timers, stopping early
+    /// once a freed address lands in subnet `want`'s FIFO. Returns the timers processed.
+    fn sweep(
+        &self,
+        s: usize,
+        sh: &mut Shard,
+        now: Secs,
+        budget: usize,
+        want: Option<u32>,
+    ) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(t) = sh.timers.pop_due(now) else {
+                break;
+            };
+            done += 1;
+            let mut g = lock(self.space.cell(t.slot));
+            let sl = *g;
+            if sl.generation != t.generation || !sl.is_timed() || self.shard_of(&sl.client) != s {
+                continue; // stale timer
+            }
+            if !passed(sl.expires, now) {
+                // Renewed since: wait for the new expiry.
+                if sl.expires != NEVER {
+                    sh.schedule(sl.expires, t.slot, sl.generation, now);
+                }
+                continue;
+            }
+            let subnet = sl.subnet;
+            // Offer hold or lease over: free, remembered. Probation over: free, forgotten.
+            let next = if sl.state == st::DECLINED {
+                st::FREE
+            } else {
+                st::EXPIRED
+            };
+            g.state = next;
+            sh.counts.moved(sl.state, next);
+            drop(g);
+            if next == st::FREE {
+                sh.index_remove(self.idx_hash(&sl.client, subnet), t.slot);
+            }
+            if sl.is_dynamic() {
+                sh.recycle(subnet, t.slot, sl.expires);
+                if want == Some(subnet) {
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// The oldest freed address of `subnet` in shard `s`'s FIFO, running the shard's due
+    /// timers if the FIFO is empty (so a lapsed lease is found even if `expire` never ran).
+    fn take_recycled<'a>(
+        &'a self,
+        s: usize,
+        sh: &mut Shard,
+        subnet: u32,
+        now: Secs,
+    ) -> Option<Taken<'a>> {
+        loop {
+            while let Some(r) = sh.pools[subnet as usize].fifo.pop_front() {
+                let g = lock(self.space.cell(r.slot));
+                if recycled_valid(&g, r) {
+                    return Some((g, r.slot));
+                }
+            }
+            if self.sweep(s, sh, now, usize::MAX, Some(subnet)) == 0
+                || sh.pools[subnet as usize].fifo.is_empty()
+            {
+                return None;
+            }
+        }
+    }
+
+    /// A free address of `subnet` from this shard's own resources, in order of preference:
+    /// its blocks' never-used addresses, a newly claimed block, never-used addresses anywhere
+    /// in the subnet, then its clients' freed addresses, oldest first.
+    fn take_local<'a>(&'a self, ctx: &mut Ctx<'a>, subnet: u32, now: Secs) -> Option<Taken<'a>> {
+        let sp = subnet as usize;
+        while let Some(&b) = ctx.me.pools[sp].own.last() {
+            if let Some(t) = self.space.take_pristine(b) {
+                return Some(t);
+            }
+            ctx.me.pools[sp].own.pop();
+        }
+        while let Some(b) = self.space.claim(subnet, ctx.s) {
+            if let Some(t) = self.space.take_pristine(b) {
+                ctx.me.pools[sp].own.push(b);
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.space.take_pristine_anywhere(subnet) {
+            return Some(t);
+        }
+        let s = ctx.s;
+        self.take_recycled(s, &mut ctx.me, subnet, now)
+    }
+
+    /// One attempt at an offer: fixed address, the client's lease, the requested address, then
+    /// a new address from the `i`-th candidate subnet (stealing from `ctx.other` if held).
+    /// `None`: nothing free there.
+    fn offer_in<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        req: &OfferRequest<'_>,
+        i: usize,
+        now: Secs,
+    ) -> Option<Result<LeaseInfo, LeaseError>> {
+        let key = &req.client;
+        let until = deadline(now, req.hold);
+        if let Some((sid, addr)) = req.fixed {
+            return Some(self.offer_fixed(ctx, key, sid, addr, until, now));
+        }
+        // RFC 2131 §4.3.1: the client's current address, else its previous one.
+        for &sid in req.subnets {
+            if let Some(sn) = space::pool_index(&self.space, sid)
+                && let Some(info) = self.reoffer(ctx, key, sn, until, now)
+            {
+                return Some(Ok(info));
+            }
+        }
+        // ... else the requested address, if valid and available.
+        if let Some(addr) = req.requested
+            && let Some(info) = self.offer_requested(ctx, key, req.subnets, addr, until, now)
+        {
+            return Some(Ok(info));
+        }
+        // ... else a new address from the pool.
+        let sn = space::pool_index(&self.space, *req.subnets.get(i)?)?;
+        let taken = match ctx.other.as_mut() {
+            None => self.take_local(ctx, sn, now),
+            Some((t, o)) => {
+                let t = *t;
+                self.take_recycled(t, o, sn, now)
+            }
+        };
+        let (g, slot) = taken?;
+        Some(Ok(self.finish_new(
+            ctx,
+            g,
+            slot,
+            key,
+            sn,
+            st::OFFERED,
+            until,
+            now,
+        )))
+    }
+
+    /// The client's lease in `subnet` offered again: kept as is while offered or bound,
+    /// re-held if expired or released. Declined addresses and reservations (without a
+    /// `fixed` request) are not re-offered.
+    fn reoffer<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        key: &ClientKey,
+        subnet: u32,
+        until: u32,
+        now: Secs,
+    ) -> Option<LeaseInfo> {
+        let (mut g, slot) = self.lookup(ctx, key, subnet)?;
+        let sl = *g;
+        if sl.state == st::DECLINED {
+            return None;
+        }
+        if sl.is_held(now) {
+            if sl.state == st::OFFERED && until > sl.expires {
+                g.expires = until;
+            }
+            return Some(self.info(&g));
+        }
+        if sl.flags & fl::RESERVED != 0 {
+            return None;
+        }
+        self.assign(ctx, &mut g, slot, key, st::OFFERED, until);
+        Some(self.info(&g))
+    }
+
+    fn offer_fixed(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &ClientKey,
+        sid: SubnetId,
+        addr: Ipv4Addr,
+        until: u32,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
+        let slot = self.space.locate(addr).ok_or(LeaseError::NotInPool)?;
+        let mut g = lock(self.space.cell(slot));
+        let sl = *g;
+        if sl.subnet != sid.0 || sl.flags & fl::BLOCKED != 0 {
+            return Err(LeaseError::NotInPool);
+        }
+        if sl.in_probation(now) {
+            return Err(LeaseError::InProbation);
+        }
+        if sl.is_held(now) {
+            if sl.client != *key {
+                return Err(LeaseError::TakenByOther);
+            }
+            if sl.state == st::OFFERED && until > sl.expires {
+                g.expires = until;
+            }
+            let info = self.info(&g);
+            drop(g);
+            self.index_as_current(ctx, key, sid.0, slot, now);
+            return Ok(info);
+        }
+        if sl.state == st::FREE && !self.space.unpristine(slot) {
+            return Err(LeaseError::TakenByOther);
+        }
+        Ok(self.finish_new(ctx, g, slot, key, sid.0, st::OFFERED, until, now))
+    }
+
+    fn offer_requested(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &ClientKey,
+        subnets: &[SubnetId],
+        addr: Ipv4Addr,
+        until: u32,
+        now: Secs,
+    ) -> Option<LeaseInfo> {
+        let slot = self.space.locate(addr)?;
+        let g = lock(self.space.cell(slot));
+        let sl = *g;
+        let sn = sl.subnet;
+        if !subnets.iter().any(|s| s.0 == sn) || !sl.is_dynamic() || sl.in_probation(now) {
+            return None;
+        }
+        if sl.is_held(now) {
+            if sl.client != *key {
+                return None;
+            }
+            let info = self.info(&sl);
+            drop(g);
+            self.index_as_current(ctx, key, sn, slot, now);
+            return Some(info);
+        }
+        if sl.state == st::FREE && !self.space.unpristine(slot) {
+            return None;
+        }
+        Some(self.finish_new(ctx, g, slot, key, sn, st::OFFERED, until, now))
+    }
+
+    fn bind_in(
+        &self,
+        ctx: &mut Ctx<'_>,
+        req: &BindRequest,
+        slot: u32,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
+        let key = &req.client;
+        let g = lock(self.space.cell(slot));
+        let sl = *g;
+        let subnet = sl.subnet;
+        if subnet != req.subnet.0
+            || sl.flags & fl::BLOCKED != 0
+            || (sl.flags & fl::FIXED_ONLY != 0 && !req.fixed)
+        {
+            return Err(LeaseError::NotInPool);
+        }
+        if sl.in_probation(now) {
+            return Err(LeaseError::InProbation);
+        }
+        let mine = sl.is_held(now) && sl.client == *key;
+        if sl.is_held(now) && !mine {
+            return Err(LeaseError::TakenByOther);
+        }
+        if sl.flags & fl::RESERVED != 0 && !req.fixed && !mine {
+            return Err(LeaseError::TakenByOther);
+        }
+        if sl.state == st::FREE && !self.space.unpristine(slot) {
+            return Err(LeaseError::TakenByOther);
+        }
+        Ok(self.finish_new(
+            ctx,
+            g,
+            slot,
+            key,
+            subnet,
+            st::BOUND,
+            deadline(now, req.lease),
+            now,
+        ))
+    }
+}

@@ -1,0 +1,260 @@
+//! IPv4 header view (RFC 791).
+//!
+//! Only what a DHCP server needs: addresses, a verified header checksum and the payload cut to
+//! the datagram's total length. Fragments are refused outright: a DHCP message fits in one
+//! datagram (RFC 2131 §2: clients must accept 576-octet datagrams; relays and clients do not
+//! fragment), and reassembly would need per-flow state and memory an attacker controls.
+//! IP options are skipped, not interpreted (RFC 1122 §3.2.1.8 lets a host ignore unknown ones).
+
+use super::{DropReason, checksum};
+use std::net::Ipv4Addr;
+
+/// Field offsets of the IPv4 header.
+mod field {
+    use core::ops::Range;
+    pub const VER_IHL: usize = 0;
+    pub const TOS: usize = 1;
+    pub const TOTAL_LEN: Range<usize> = 2..4;
+    pub const IDENT: Range<usize> = 4..6;
+    pub const FLAGS_FRAG: Range<usize> = 6..8;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    pub const CHECKSUM: Range<usize> = 10..12;
+    pub const SRC: Range<usize> = 12..16;
+    pub const DST: Range<usize> = 16..20;
+    /// Header length without options.
+    pub const HEADER_LEN: usize = 20;
+}
+
+/// Header length of the IPv4 header xdhcp writes (no options).
+pub(crate) const HEADER_LEN: usize = field::HEADER_LEN;
+/// IP protocol number of UDP.
+pub(crate) const PROTO_UDP: u8 = 17;
+/// More-fragments flag.
+const FLAG_MF: u16 = 0x2000;
+/// Don't-fragment flag.
+const FLAG_DF: u16 = 0x4000;
+/// Fragment offset mask.
+const FRAG_OFFSET: u16 = 0x1fff;
+
+/// The parts of a validated IPv4 header the upper layers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+}
+
+fn be16(b: &[u8]) -> u16 {
+    match b {
+        [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+        _ => 0,
+    }
+}
+
+fn addr(b: &[u8]) -> Ipv4Addr {
+    match b {
+        [a, b, c, d, ..] => Ipv4Addr::new(*a, *b, *c, *d),
+        _ => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// Validate the IPv4 header at the start of `l3` and return it with the payload, cut to the
+/// header's total length (bytes beyond it are Ethernet padding and are ignored).
+pub(crate) fn parse(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
+    let Some(fixed) = l3.get(..field::HEADER_LEN) else {
+        return Err(DropReason::Ipv4Malformed);
+    };
+    let version = fixed[field::VER_IHL] >> 4;
+    let ihl = usize::from(fixed[field::VER_IHL] & 0x0f) * 4;
+    if version != 4 || ihl < field::HEADER_LEN {
+        return Err(DropReason::Ipv4Malformed);
+    }
+    let Some(header) = l3.get(..ihl) else {
+        return Err(DropReason::Ipv4Malformed);
+    };
+    let total = usize::from(be16(&fixed[field::TOTAL_LEN]));
+    if total < ihl || total > l3.len() {
+        return Err(DropReason::Ipv4BadLength);
+    }
+    // RFC 1071: the one's complement sum over a correct header, checksum included, is 0xffff.
+    if checksum::sum(0, header) != 0xffff {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    let flags_frag = be16(&fixed[field::FLAGS_FRAG]);
+    if flags_frag & (FLAG_MF | FRAG_OFFSET) != 0 {
+        return Err(DropReason::Ipv4Fragment);
+    }
+    if fixed[field::PROTOCOL] != PROTO_UDP {
+        return Err(DropReason::NotUdp);
+    }
+    let h = Header {
+        src: addr(&fixed[field::SRC]),
+        dst: addr(&fixed[field::DST]),
+        ttl: fixed[field::TTL],
+    };
+    Ok((h, l3.get(ihl..total).unwrap_or(&[])))
+}
+
+/// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
+/// (filled by [`finish`]). Returns `None` if `buf` is shorter than 20 bytes.
+pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<()> {
+    let h = buf.get_mut(..field::HEADER_LEN)?;
+    h[field::VER_IHL] = 0x45;
+    h[field::TOS] = 0;
+    h[field::TOTAL_LEN].fill(0);
+    // RFC 6864 §4.1: an atomic datagram (DF set, never fragmented) may carry any ID.
+    h[field::IDENT].fill(0);
+    h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
+    h[field::TTL] = ttl;
+    h[field::PROTOCOL] = PROTO_UDP;
+    h[field::CHECKSUM].fill(0);
+    h[field::SRC].copy_from_slice(&src.octets());
+    h[field::DST].copy_from_slice(&dst.octets());
+    Some(())
+}
+
+/// Set the total length and the header checksum of the header written by [`emit`].
+pub(crate) fn finish(buf: &mut [u8], total_len: u16) -> Option<()> {
+    let h = buf.get_mut(..field::HEADER_LEN)?;
+    h[field::TOTAL_LEN].copy_from_slice(&total_len.to_be_bytes());
+    h[field::CHECKSUM].fill(0);
+    let c = checksum::finish(checksum::sum(0, h));
+    h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{inet_checksum, ipv4_header};
+    use super::*;
+
+    fn packet(payload: &[u8]) -> Vec<u8> {
+        let mut p = ipv4_header(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            PROTO_UDP,
+            payload.len(),
+            &[],
+        );
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn refix(p: &mut [u8]) {
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        p[10] = 0;
+        p[11] = 0;
+        let c = inet_checksum(&[&p[..ihl]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn valid_with_padding() {
+        let mut p = packet(&[1, 2, 3, 4]);
+        p.extend_from_slice(&[0; 20]); // Ethernet padding
+        let (h, payload) = parse(&p).unwrap();
+        assert_eq!(h.src, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(h.dst, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(h.ttl, 64);
+        assert_eq!(payload, &[1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn options_skipped() {
+        // Router alert option (RFC 2113), IHL 6.
+        let mut p = ipv4_header(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            PROTO_UDP,
+            2,
+            &[0x94, 0x04, 0, 0],
+        );
+        p.extend_from_slice(&[9, 9]);
+        let (_, payload) = parse(&p).unwrap();
+        assert_eq!(payload, &[9, 9]);
+    }
+
+    #[test]
+    fn malformed() {
+        let good = packet(&[0; 8]);
+        assert_eq!(parse(&good[..19]).unwrap_err(), DropReason::Ipv4Malformed);
+        let mut p = good.clone();
+        p[0] = 0x65; // version 6
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4Malformed);
+        let mut p = good.clone();
+        p[0] = 0x44; // IHL 4
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4Malformed);
+        let mut p = good.clone();
+        p[0] = 0x4f; // IHL 15 = 60 bytes > 28-byte packet
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4Malformed);
+    }
+
+    #[test]
+    fn bad_length() {
+        let good = packet(&[0; 8]);
+        let mut p = good.clone();
+        p[2..4].copy_from_slice(&29u16.to_be_bytes()); // one past the end
+        refix(&mut p);
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4BadLength);
+        let mut p = good.clone();
+        p[2..4].copy_from_slice(&19u16.to_be_bytes()); // shorter than the header
+        refix(&mut p);
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4BadLength);
+        // every truncation of a valid packet beyond the header is a length error
+        for n in 20..good.len() {
+            assert_eq!(parse(&good[..n]).unwrap_err(), DropReason::Ipv4BadLength);
+        }
+    }
+
+    #[test]
+    fn bad_checksum() {
+        let mut p = packet(&[0; 8]);
+        p[8] ^= 1; // TTL changed, checksum not updated
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4BadChecksum);
+    }
+
+    #[test]
+    fn fragments() {
+        for ff in [0x2000u16, 0x0001, 0x3fff, 0x0100] {
+            let mut p = packet(&[0; 8]);
+            p[6..8].copy_from_slice(&ff.to_be_bytes());
+            refix(&mut p);
+            assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4Fragment, "{ff:#x}");
+        }
+        let mut p = packet(&[0; 8]);
+        p[6..8].copy_from_slice(&FLAG_DF.to_be_bytes());
+        refix(&mut p);
+        assert!(parse(&p).is_ok());
+    }
+
+    #[test]
+    fn not_udp() {
+        let mut p = packet(&[0; 8]);
+        p[9] = 6;
+        refix(&mut p);
+        assert_eq!(parse(&p).unwrap_err(), DropReason::NotUdp);
+    }
+
+    #[test]
+    fn emit_finish_checksum_independent() {
+        let mut buf = [0xaau8; 28];
+        emit(
+            &mut buf,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::BROADCAST,
+            64,
+        )
+        .unwrap();
+        finish(&mut buf, 28).unwrap();
+        assert_eq!(inet_checksum(&[&buf[..20]]), 0, "header sums to zero");
+        let (h, payload) = parse(&buf).unwrap();
+        assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(h.dst, Ipv4Addr::BROADCAST);
+        assert_eq!(payload.len(), 8);
+        for n in 0..20 {
+            assert!(emit(&mut buf[..n], Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 1).is_none());
+            assert!(finish(&mut buf[..n], 20).is_none());
+        }
+    }
+}

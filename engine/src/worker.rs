@@ -1,0 +1,775 @@
+//! Worker threads: one per core, each driving its sockets in a loop
+//! `rx batch -> handler -> tx batch -> recycle`.
+//!
+//! The loop is written once, generic over two small traits, so both I/O backends and every
+//! engine run through the same code:
+//! * [`FrameHandler`] — the engine: one received Ethernet frame in, at most one reply frame
+//!   written into the TX buffer it is given. `dhcp::Server` implements it (see `crate::dhcp`);
+//!   tests use an echo handler.
+//! * [`Datapath`] — a source of frame batches: an AF_XDP socket ([`crate::xsk::XskSocket`]) or
+//!   a packet socket ([`crate::socket::PacketPath`]).
+//!
+//! # Idle behaviour
+//!
+//! A busy worker never sleeps: it polls its rings back to back (AF_XDP needs no syscall per
+//! packet). After [`WorkerConfig::spin`] consecutive empty rounds it blocks in `poll(2)` on its
+//! sockets with a timeout ([`WorkerConfig::idle_ms`]), so an idle server costs no CPU and wakes
+//! on the first frame; the timeout bounds how late it notices the stop flag. If TX work is still
+//! pending (a kick that returned `EAGAIN`) it only naps for a millisecond.
+//!
+//! # Statistics
+//!
+//! Counters are plain integers owned by the worker (no atomics on the hot path). About once a
+//! second the worker copies them into its slot of a [`StatsBoard`] (one uncontended mutex per
+//! worker); the main thread merges the slots for its periodic log line and the exit summary.
+
+use crate::config::ServerConfig;
+use crate::dhcp::{self, Link, Server, Verdict};
+use crate::lease::{LeaseTables, Secs};
+use crate::wire::DropReason;
+use crate::xsk::{self, XskSocket};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The engine as the datapath sees it: a pure function of (frame, time) with per-worker
+/// counters. Implementations must not block, allocate or panic on any input.
+pub trait FrameHandler: Send + Sync + 'static {
+    /// Per-worker counters, owned by one thread and merged for logging.
+    type Stats: Default + Clone + Send + 'static;
+
+    /// Handle one received Ethernet frame. Write the reply frame (if any) into `tx` from byte 0
+    /// and return its length; `None` = no reply.
+    fn handle(&self, rx: &[u8], tx: &mut [u8], now: Secs, stats: &mut Self::Stats)
+    -> Option<usize>;
+
+    /// Add `from` into `into`.
+    fn merge(into: &mut Self::Stats, from: &Self::Stats);
+
+    /// One-line human summary of merged counters, for the periodic log line.
+    fn summary(stats: &Self::Stats) -> String;
+
+    /// Periodic maintenance (lease expiry) with a bounded amount of work; called about once a
+    /// second from the housekeeping thread, never from a worker. Returns the work done.
+    fn housekeeping(&self, _now: Secs) -> usize {
+        0
+    }
+}
+
+/// Timers one housekeeping pass may run (lease expiry); bounded so a pass stays short even
+/// when many leases expire at once.
+pub const EXPIRE_BUDGET: usize = 65_536;
+
+/// The DHCP engine as a [`FrameHandler`]: [`dhcp::Server`] plus the link it answers on.
+///
+/// Durability seam: a [`Verdict`] may carry a lease `commit` (ACK, RELEASE, DECLINE) that the
+/// journal (a later issue) must make durable before the ACK leaves. Until the journal exists the
+/// reply is sent at once and the commit is only counted (`Stats::commits`).
+pub struct DhcpHandler {
+    server: Server,
+    link: Link,
+}
+
+impl DhcpHandler {
+    /// Serve `cfg` from `tables`, replying from `mac`; `addr` is the interface's own IPv4
+    /// address (`UNSPECIFIED` if none), used to pick the subnet of untagged direct requests.
+    pub fn new(
+        cfg: Arc<ServerConfig>,
+        tables: Arc<LeaseTables>,
+        mac: [u8; 6],
+        addr: Ipv4Addr,
+    ) -> Self {
+        DhcpHandler {
+            server: Server::new(cfg, tables),
+            link: Link { mac, addr },
+        }
+    }
+
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// One-line lease table summary for logs.
+    pub fn lease_summary(&self) -> String {
+        let t = self.server.leases().stats();
+        format!(
+            "{} bound, {} offered, {} declined, {} free of {}",
+            t.bound, t.offered, t.declined, t.free, t.addresses
+        )
+    }
+}
+
+impl FrameHandler for DhcpHandler {
+    type Stats = dhcp::Stats;
+
+    #[inline]
+    fn handle(
+        &self,
+        rx: &[u8],
+        tx: &mut [u8],
+        now: Secs,
+        stats: &mut dhcp::Stats,
+    ) -> Option<usize> {
+        match self.server.handle(rx, tx, &self.link, now, stats) {
+            Verdict::Reply { len, .. } => Some(len),
+            Verdict::NoReply { .. } | Verdict::Drop(_) => None,
+        }
+    }
+
+    fn merge(into: &mut dhcp::Stats, from: &dhcp::Stats) {
+        into.merge(from);
+    }
+
+    fn summary(s: &dhcp::Stats) -> String {
+        use dhcp::msg;
+        let rq = |c: u8| s.requests[dhcp::Stats::slot(c)];
+        let rp = |c: u8| s.replies[dhcp::Stats::slot(c)];
+        format!(
+            "frames {} | discover {} request {} release {} decline {} inform {} | offer {} ack {} nak {} | \
+             dropped {}{} | commits {}",
+            s.frames,
+            rq(msg::DISCOVER),
+            rq(msg::REQUEST),
+            rq(msg::RELEASE),
+            rq(msg::DECLINE),
+            rq(msg::INFORM),
+            rp(msg::OFFER),
+            rp(msg::ACK),
+            rp(msg::NAK),
+            s.total_drops(),
+            drop_detail(s),
+            s.commits
+        )
+    }
+
+    fn housekeeping(&self, now: Secs) -> usize {
+        self.server.leases().expire(now, EXPIRE_BUDGET)
+    }
+}
+
+/// Every drop reason, in index order (the array length is checked against `DropReason::COUNT`
+/// at compile time, so a new reason cannot be forgotten here).
+const DROP_REASONS: [DropReason; DropReason::COUNT] = {
+    use DropReason::*;
+    [
+        EthTruncated,
+        NotIpv4,
+        TooManyVlans,
+        Ipv4Malformed,
+        Ipv4BadLength,
+        Ipv4BadChecksum,
+        Ipv4Fragment,
+        NotUdp,
+        UdpBadLength,
+        UdpBadChecksum,
+        NotDhcpPort,
+        BootpTruncated,
+        NotBootRequest,
+        BadHlen,
+        BadCookie,
+        OptionTruncated,
+        BadOverload,
+        OptionsUnterminated,
+        NoMessageType,
+        BadOptionLength,
+        UnexpectedMessageType,
+        NoSubnet,
+        PoolExhausted,
+        OtherServerSelected,
+        Ignored,
+        NoReplyNeeded,
+        ReplyTooLarge,
+    ]
+};
+
+/// ` (Reason n, ...)` for the non-zero drop counters, most frequent first (at most 4).
+fn drop_detail(s: &dhcp::Stats) -> String {
+    let mut v: Vec<(u64, DropReason)> = DROP_REASONS
+        .iter()
+        .map(|&r| (s.dropped(r), r))
+        .filter(|&(n, _)| n > 0)
+        .collect();
+    if v.is_empty() {
+        return String::new();
+    }
+    v.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
+    let parts: Vec<String> = v
+        .iter()
+        .take(4)
+        .map(|(n, r)| format!("{r:?} {n}"))
+        .collect();
+    format!(" ({})", parts.join(", "))
+}
+
+/// I/O counters common to both backends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Frames received.
+    pub rx: u64,
+    /// Replies handed to the kernel for transmission.
+    pub tx: u64,
+    /// Received frames dropped by the datapath itself (no TX buffer free, truncated, invalid).
+    pub rx_dropped: u64,
+    /// Replies the kernel refused (counted, not retried: DHCP clients retransmit).
+    pub tx_errors: u64,
+    /// TX kicks answered with EAGAIN/EBUSY/ENOBUFS (retried).
+    pub tx_retries: u64,
+    /// Wake-up syscalls made (TX kicks, fill-ring wake-ups).
+    pub wakeups: u64,
+}
+
+impl IoStats {
+    pub fn merge(&mut self, o: &IoStats) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.rx_dropped += o.rx_dropped;
+        self.tx_errors += o.tx_errors;
+        self.tx_retries += o.tx_retries;
+        self.wakeups += o.wakeups;
+    }
+}
+
+/// The per-frame callback a [`Datapath`] calls: received frame, TX buffer -> reply length.
+pub type HandleFn<'a> = dyn FnMut(&[u8], &mut [u8]) -> Option<usize> + 'a;
+
+/// A source of frame batches driven by one worker.
+pub trait Datapath: Send {
+    /// Receive up to `budget` frames, call `handle(rx, tx)` for each, transmit the replies, and
+    /// recycle buffers. Returns the number of frames received (0 = idle).
+    fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32;
+
+    /// Descriptor to `poll(2)` for readability when idle.
+    fn poll_fd(&self) -> RawFd;
+
+    /// Work is pending that needs another turn soon (TX not yet taken by the kernel, frames
+    /// not yet recycled).
+    fn busy(&self) -> bool;
+
+    /// Counters so far.
+    fn io_stats(&self) -> IoStats;
+}
+
+impl Datapath for XskSocket {
+    fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
+        XskSocket::process(self, budget, handle)
+    }
+
+    fn poll_fd(&self) -> RawFd {
+        self.fd()
+    }
+
+    fn busy(&self) -> bool {
+        XskSocket::busy(self)
+    }
+
+    fn io_stats(&self) -> IoStats {
+        let s = self.stats();
+        IoStats {
+            rx: s.rx_frames,
+            tx: s.tx_frames,
+            rx_dropped: s.no_tx_frame + s.bad_desc,
+            tx_errors: s.tx_kick_errors,
+            tx_retries: s.tx_kick_retries,
+            wakeups: s.tx_kicks + s.fill_wakeups,
+        }
+    }
+}
+
+/// Tuning of one worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Worker number (thread name `xdhcp-wN`, stats slot).
+    pub index: usize,
+    /// Pin the thread to this CPU.
+    pub cpu: Option<usize>,
+    /// Frames per batch.
+    pub batch: u32,
+    /// Empty rounds before blocking in `poll`.
+    pub spin: u32,
+    /// `poll` timeout when idle (ms); bounds the reaction time to the stop flag.
+    pub idle_ms: i32,
+}
+
+impl WorkerConfig {
+    pub fn new(index: usize) -> Self {
+        WorkerConfig {
+            index,
+            cpu: None,
+            batch: 64,
+            spin: 128,
+            idle_ms: 50,
+        }
+    }
+}
+
+/// What a worker last published.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot<S> {
+    pub io: IoStats,
+    pub engine: S,
+}
+
+/// One published [`Snapshot`] per worker.
+#[derive(Debug)]
+pub struct StatsBoard<S> {
+    slots: Vec<Mutex<Snapshot<S>>>,
+}
+
+impl<S: Default + Clone> StatsBoard<S> {
+    pub fn new(workers: usize) -> Self {
+        StatsBoard {
+            slots: (0..workers)
+                .map(|_| Mutex::new(Snapshot::default()))
+                .collect(),
+        }
+    }
+
+    fn publish(&self, index: usize, io: IoStats, engine: &S) {
+        if let Some(slot) = self.slots.get(index) {
+            let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            g.io = io;
+            g.engine.clone_from(engine);
+        }
+    }
+
+    /// Per-worker snapshots, in worker order.
+    pub fn snapshots(&self) -> Vec<Snapshot<S>> {
+        self.slots
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect()
+    }
+
+    /// All workers merged.
+    pub fn total<H: FrameHandler<Stats = S>>(&self) -> Snapshot<S> {
+        let mut total = Snapshot::<S>::default();
+        for s in self.snapshots() {
+            total.io.merge(&s.io);
+            H::merge(&mut total.engine, &s.engine);
+        }
+        total
+    }
+}
+
+/// Current Unix time in whole seconds.
+pub fn unix_now() -> Secs {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How long a stopping worker keeps draining its RX rings and pending TX.
+pub const DRAIN_TIME: Duration = Duration::from_millis(200);
+
+/// Run one worker until `stop` is set, then drain: keep handling what is already queued (RX)
+/// and pushing out pending TX for at most [`DRAIN_TIME`].
+pub fn run<H: FrameHandler, D: Datapath>(
+    cfg: WorkerConfig,
+    handler: &H,
+    paths: &mut [D],
+    stop: &AtomicBool,
+    board: &StatsBoard<H::Stats>,
+) {
+    if let Some(cpu) = cfg.cpu {
+        match xsk::sys::pin_current_thread(cpu) {
+            Ok(()) => tracing::debug!(worker = cfg.index, cpu, "pinned"),
+            Err(e) => {
+                tracing::warn!(worker = cfg.index, cpu, error = %e, "could not pin worker to its CPU")
+            }
+        }
+    }
+    let mut stats = H::Stats::default();
+    let mut pollfds: Vec<libc::pollfd> = paths
+        .iter()
+        .map(|p| libc::pollfd {
+            fd: p.poll_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let mut idle = 0u32;
+    let mut rounds = 0u32;
+    let mut last_publish = Instant::now();
+    let publish = |paths: &[D], stats: &H::Stats| {
+        let mut io = IoStats::default();
+        for p in paths {
+            io.merge(&p.io_stats());
+        }
+        board.publish(cfg.index, io, stats);
+    };
+
+    while !stop.load(Ordering::Relaxed) {
+        let now = unix_now();
+        let mut got = 0;
+        for p in paths.iter_mut() {
+            got += p.process(cfg.batch, &mut |rx, tx| {
+                handler.handle(rx, tx, now, &mut stats)
+            });
+        }
+        rounds = rounds.wrapping_add(1);
+        if got == 0 {
+            idle = idle.saturating_add(1);
+            if idle >= cfg.spin {
+                let timeout = if paths.iter().any(Datapath::busy) {
+                    1
+                } else {
+                    cfg.idle_ms
+                };
+                if let Err(e) = xsk::sys::poll(&mut pollfds, timeout) {
+                    tracing::warn!(worker = cfg.index, error = %e, "poll failed");
+                    std::thread::sleep(Duration::from_millis(timeout.max(1) as u64));
+                }
+            }
+        } else {
+            idle = 0;
+        }
+        if (got == 0 || rounds.is_multiple_of(1024))
+            && last_publish.elapsed() >= Duration::from_secs(1)
+        {
+            publish(paths, &stats);
+            last_publish = Instant::now();
+        }
+    }
+
+    // Drain: what the kernel already queued for us is answered; pending TX is pushed out.
+    let deadline = Instant::now() + DRAIN_TIME;
+    while Instant::now() < deadline {
+        let now = unix_now();
+        let mut got = 0;
+        for p in paths.iter_mut() {
+            got += p.process(cfg.batch, &mut |rx, tx| {
+                handler.handle(rx, tx, now, &mut stats)
+            });
+        }
+        if got == 0 && !paths.iter().any(Datapath::busy) {
+            break;
+        }
+        if got == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    publish(paths, &stats);
+}
+
+/// A set of running worker threads and their published counters.
+pub struct Workers<S> {
+    handles: Vec<JoinHandle<()>>,
+    board: Arc<StatsBoard<S>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<S: Default + Clone + Send + 'static> Workers<S> {
+    /// Start one thread per entry of `assignments`, each running [`run`] over its datapaths.
+    ///
+    /// # Errors
+    /// The OS refused to create a thread (already started threads are stopped and joined).
+    pub fn spawn<H, D>(
+        handler: Arc<H>,
+        assignments: Vec<(WorkerConfig, Vec<D>)>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Workers<S>>
+    where
+        H: FrameHandler<Stats = S>,
+        D: Datapath + 'static,
+    {
+        let board = Arc::new(StatsBoard::new(assignments.len()));
+        let mut set = Workers {
+            handles: Vec::with_capacity(assignments.len()),
+            board,
+            stop,
+        };
+        for (cfg, mut paths) in assignments {
+            let handler = Arc::clone(&handler);
+            let stop = Arc::clone(&set.stop);
+            let board = Arc::clone(&set.board);
+            let spawned = std::thread::Builder::new()
+                .name(format!("xdhcp-w{}", cfg.index))
+                .spawn(move || run(cfg, &*handler, &mut paths, &stop, &board));
+            match spawned {
+                Ok(h) => set.handles.push(h),
+                Err(e) => {
+                    set.stop_and_join();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// The published counters.
+    pub fn board(&self) -> &StatsBoard<S> {
+        &self.board
+    }
+
+    /// Worker threads that have exited (before [`Workers::stop_and_join`] this means one
+    /// died: a worker only returns once the stop flag is set).
+    pub fn exited(&self) -> usize {
+        self.handles.iter().filter(|h| h.is_finished()).count()
+    }
+
+    /// Number of worker threads.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Set the stop flag and wait for every worker to drain and exit. Returns how many
+    /// workers panicked (0 in a healthy run).
+    pub fn stop_and_join(&mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut panicked = 0;
+        for h in self.handles.drain(..) {
+            if h.join().is_err() {
+                panicked += 1;
+            }
+        }
+        panicked
+    }
+}
+
+impl<S> Drop for Workers<S> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// How worker threads map onto an interface's rx queues.
+///
+/// The XDP program gives every queue the same number of sockets (`workers_per_queue`, the
+/// chaddr hash range). With `W` workers and `Q` queues:
+/// * `W >= Q`: each queue gets `W / Q` sockets (at most 16) and each socket its own worker; a
+///   remainder of workers would serve unevenly-sized shares, so it is left unused (logged).
+/// * `W < Q`: one socket per queue, the queues dealt round-robin to the workers (a worker
+///   drives several queues).
+///
+/// On a single-queue device (veth, most virtual NICs) all workers share queue 0 — exactly the
+/// case the shared-UMEM design exists for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Queues served (the device's, capped at the XDP program's `MAX_QUEUES`).
+    pub queues: u32,
+    /// Sockets per queue (`workers_per_queue` for the XDP program).
+    pub per_queue: u32,
+    /// For each worker thread, the `(queue, slot)` sockets it drives.
+    pub workers: Vec<Vec<(u32, u32)>>,
+}
+
+impl Plan {
+    pub fn new(workers: u32, queues: u32) -> Plan {
+        let queues = queues.clamp(1, xdhcp_common::MAX_QUEUES);
+        let workers = workers.max(1);
+        let per_queue = (workers / queues).clamp(1, xdhcp_common::MAX_WORKERS_PER_QUEUE);
+        let sockets = queues * per_queue;
+        let threads = workers.min(sockets);
+        let mut out = vec![Vec::new(); threads as usize];
+        for k in 0..sockets {
+            out[(k % threads) as usize].push((k / per_queue, k % per_queue));
+        }
+        Plan {
+            queues,
+            per_queue,
+            workers: out,
+        }
+    }
+
+    /// Total sockets.
+    pub fn sockets(&self) -> u32 {
+        self.queues * self.per_queue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::atomic::AtomicU32;
+
+    /// Echo handler: swaps MAC addresses and returns the frame.
+    struct Echo {
+        calls: AtomicU32,
+    }
+
+    impl FrameHandler for Echo {
+        type Stats = u64;
+        fn handle(&self, rx: &[u8], tx: &mut [u8], _now: Secs, stats: &mut u64) -> Option<usize> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            *stats += 1;
+            if rx.len() < 14 || rx.len() > tx.len() {
+                return None;
+            }
+            tx[..rx.len()].copy_from_slice(rx);
+            tx[..6].copy_from_slice(&rx[6..12]);
+            tx[6..12].copy_from_slice(&rx[..6]);
+            Some(rx.len())
+        }
+        fn merge(into: &mut u64, from: &u64) {
+            *into += from;
+        }
+        fn summary(s: &u64) -> String {
+            format!("{s} frames")
+        }
+    }
+
+    /// An in-memory datapath: a queue of frames in, the replies out.
+    struct Fake {
+        inbox: Vec<Vec<u8>>,
+        outbox: Vec<Vec<u8>>,
+        fd: RawFd,
+        stats: IoStats,
+    }
+
+    impl Datapath for Fake {
+        fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
+            let n = (budget as usize).min(self.inbox.len());
+            let mut tx = [0u8; 2048];
+            for f in self.inbox.drain(..n) {
+                self.stats.rx += 1;
+                if let Some(len) = handle(&f, &mut tx) {
+                    self.outbox.push(tx[..len].to_vec());
+                    self.stats.tx += 1;
+                }
+            }
+            n as u32
+        }
+        fn poll_fd(&self) -> RawFd {
+            self.fd
+        }
+        fn busy(&self) -> bool {
+            false
+        }
+        fn io_stats(&self) -> IoStats {
+            self.stats
+        }
+    }
+
+    #[test]
+    fn worker_answers_then_drains_and_stops() {
+        let handler = Echo {
+            calls: AtomicU32::new(0),
+        };
+        let mut frame = vec![0u8; 60];
+        frame[..6].copy_from_slice(&[1; 6]);
+        frame[6..12].copy_from_slice(&[2; 6]);
+        let mut paths = vec![Fake {
+            inbox: vec![frame.clone(); 150],
+            outbox: vec![],
+            fd: -1,
+            stats: IoStats::default(),
+        }];
+        // stop already set: the worker must still drain what is queued, then exit
+        let stop = AtomicBool::new(true);
+        let board = StatsBoard::new(1);
+        let mut cfg = WorkerConfig::new(0);
+        cfg.batch = 64;
+        run(cfg, &handler, &mut paths, &stop, &board);
+        assert_eq!(paths[0].outbox.len(), 150);
+        assert_eq!(&paths[0].outbox[0][..6], &[2; 6]);
+        assert_eq!(&paths[0].outbox[0][6..12], &[1; 6]);
+        let total = board.total::<Echo>();
+        assert_eq!(total.engine, 150);
+        assert_eq!(total.io.rx, 150);
+        assert_eq!(total.io.tx, 150);
+        assert_eq!(handler.calls.load(Ordering::Relaxed), 150);
+    }
+
+    #[test]
+    fn workers_stop_when_flag_set_while_idle() {
+        let paths = vec![Fake {
+            inbox: vec![],
+            outbox: vec![],
+            fd: -1,
+            stats: IoStats::default(),
+        }];
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut cfg = WorkerConfig::new(0);
+        cfg.spin = 1;
+        cfg.idle_ms = 5;
+        let mut w = Workers::spawn(
+            Arc::new(Echo {
+                calls: AtomicU32::new(0),
+            }),
+            vec![(cfg, paths)],
+            Arc::clone(&stop),
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1);
+        std::thread::sleep(Duration::from_millis(30));
+        let t = Instant::now();
+        assert_eq!(w.stop_and_join(), 0);
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "worker noticed the stop flag"
+        );
+        assert!(stop.load(Ordering::Relaxed));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn plan_shares_one_queue_between_workers() {
+        let p = Plan::new(2, 1);
+        assert_eq!(p.per_queue, 2);
+        assert_eq!(p.workers, vec![vec![(0, 0)], vec![(0, 1)]]);
+        let p = Plan::new(1, 1);
+        assert_eq!(p.workers, vec![vec![(0, 0)]]);
+        let p = Plan::new(40, 1);
+        assert_eq!(p.per_queue, 16, "capped at the XDP program's limit");
+        assert_eq!(p.workers.len(), 16);
+    }
+
+    #[test]
+    fn plan_covers_every_queue_once_per_slot() {
+        for workers in 1..=20 {
+            for queues in 1..=9 {
+                let p = Plan::new(workers, queues);
+                let all: Vec<(u32, u32)> = p.workers.iter().flatten().copied().collect();
+                let set: HashSet<_> = all.iter().copied().collect();
+                assert_eq!(
+                    all.len(),
+                    set.len(),
+                    "a socket driven twice ({workers}w/{queues}q)"
+                );
+                assert_eq!(set.len() as u32, p.sockets());
+                for q in 0..queues {
+                    for s in 0..p.per_queue {
+                        assert!(set.contains(&(q, s)), "queue {q} slot {s} unserved");
+                    }
+                }
+                assert!(p.workers.len() as u32 <= workers);
+                assert!(p.workers.iter().all(|w| !w.is_empty()));
+                let (min, max) = p.workers.iter().fold((usize::MAX, 0), |(a, b), w| {
+                    (a.min(w.len()), b.max(w.len()))
+                });
+                assert!(max - min <= 1, "unbalanced: {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn drop_reason_table_is_in_index_order() {
+        for (i, r) in DROP_REASONS.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        let mut s = dhcp::Stats::default();
+        assert_eq!(drop_detail(&s), "");
+        s.drops[DropReason::NoSubnet as usize] = 3;
+        s.drops[DropReason::BadCookie as usize] = 7;
+        assert_eq!(drop_detail(&s), " (BadCookie 7, NoSubnet 3)");
+        assert!(DhcpHandler::summary(&s).contains("dropped 10 (BadCookie 7, NoSubnet 3)"));
+    }
+
+    #[test]
+    fn unix_now_is_recent() {
+        assert!(unix_now() > 1_700_000_000);
+    }
+}

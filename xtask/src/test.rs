@@ -1,0 +1,46 @@
+//! `cargo xtask test [-- CARGO-TEST-ARGS]`: the README's (and CI's) test command.
+//!
+//! Sets up, builds the XDP object, then runs `cargo test --workspace` with the object's path in
+//! `XDHCP_EBPF_OBJECT` (embedded by the engine's build script, loaded by the root tests in
+//! `tests/`). Run it as root: the namespace and BPF tests skip with a note otherwise, and under
+//! `CI=true` they fail instead of skipping.
+
+use crate::{
+    build::ENV_OBJECT,
+    build_ebpf,
+    setup::{self, Needs},
+    util::{self, cargo, exec},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Extra arguments for `cargo test` (after `--`), e.g. `-- -p xdhcp-tests` or
+    /// `-- --test xdp_prog -- --nocapture`.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+pub fn run(opts: &Options) -> anyhow::Result<()> {
+    setup::ensure(Needs::All)?;
+    let object = build_ebpf::run(&build_ebpf::Options { dev: false })?;
+    if !util::is_root() {
+        eprintln!(
+            "test: not root; the tests in tests/ need root and will {}",
+            if std::env::var_os("CI").is_some() {
+                "fail (CI is set)"
+            } else {
+                "be skipped"
+            }
+        );
+    }
+    exec(
+        cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(&opts.args)
+            .env(ENV_OBJECT, &object)
+            .env(
+                "RUST_BACKTRACE",
+                std::env::var_os("RUST_BACKTRACE").unwrap_or_else(|| "1".into()),
+            ),
+    )
+}
