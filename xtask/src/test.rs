@@ -20,8 +20,22 @@ pub struct Options {
     pub args: Vec<String>,
 }
 
+/// Seconds of coverage-guided fuzzing of `engine/fuzz` (frame -> verdict -> reply) per run.
+const FUZZ_SECS: &str = "30";
+
 pub fn run(opts: &Options) -> anyhow::Result<()> {
     setup::ensure(Needs::All)?;
+    let root = util::workspace_root();
+    // Style gates first: they are cheap and a red one should not wait for the long tests.
+    exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    exec(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let object = build_ebpf::run(&build_ebpf::Options { dev: false })?;
     if !util::is_root() {
         eprintln!(
@@ -33,7 +47,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             }
         );
     }
-    exec(
+    let tests = exec(
         cargo()
             .args(["test", "--workspace", "--no-fail-fast"])
             .args(&opts.args)
@@ -42,5 +56,12 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                 "RUST_BACKTRACE",
                 std::env::var_os("RUST_BACKTRACE").unwrap_or_else(|| "1".into()),
             ),
-    )
+    );
+    // A short fuzz run of the network-facing parser + decision (installs cargo-fuzz if missing).
+    let fuzz = exec(
+        std::process::Command::new("sh")
+            .arg(root.join("engine/fuzz/ci.sh"))
+            .arg(FUZZ_SECS),
+    );
+    tests.and(fuzz)
 }
