@@ -151,44 +151,9 @@ impl FrameHandler for DhcpHandler {
     }
 }
 
-/// Every drop reason, in index order (the array length is checked against `DropReason::COUNT`
-/// at compile time, so a new reason cannot be forgotten here).
-const DROP_REASONS: [DropReason; DropReason::COUNT] = {
-    use DropReason::*;
-    [
-        EthTruncated,
-        NotIpv4,
-        TooManyVlans,
-        Ipv4Malformed,
-        Ipv4BadLength,
-        Ipv4BadChecksum,
-        Ipv4Fragment,
-        NotUdp,
-        UdpBadLength,
-        UdpBadChecksum,
-        NotDhcpPort,
-        BootpTruncated,
-        NotBootRequest,
-        BadHlen,
-        BadCookie,
-        OptionTruncated,
-        BadOverload,
-        OptionsUnterminated,
-        NoMessageType,
-        BadOptionLength,
-        UnexpectedMessageType,
-        NoSubnet,
-        PoolExhausted,
-        OtherServerSelected,
-        Ignored,
-        NoReplyNeeded,
-        ReplyTooLarge,
-    ]
-};
-
 /// ` (Reason n, ...)` for the non-zero drop counters, most frequent first (at most 4).
 fn drop_detail(s: &dhcp::Stats) -> String {
-    let mut v: Vec<(u64, DropReason)> = DROP_REASONS
+    let mut v: Vec<(u64, DropReason)> = DropReason::ALL
         .iter()
         .map(|&r| (s.dropped(r), r))
         .filter(|&(n, _)| n > 0)
@@ -757,7 +722,7 @@ mod tests {
 
     #[test]
     fn drop_reason_table_is_in_index_order() {
-        for (i, r) in DROP_REASONS.iter().enumerate() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{r:?}");
         }
         let mut s = dhcp::Stats::default();

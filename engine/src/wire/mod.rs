@@ -125,6 +125,41 @@ pub enum DropReason {
 impl DropReason {
     /// Number of variants (size of a counter array).
     pub const COUNT: usize = DropReason::ReplyTooLarge as usize + 1;
+
+    /// Every reason, in index order. The array type pins its length to [`Self::COUNT`], so a new
+    /// reason cannot be left out of counter reports.
+    pub const ALL: [DropReason; DropReason::COUNT] = {
+        use DropReason::*;
+        [
+            EthTruncated,
+            NotIpv4,
+            TooManyVlans,
+            Ipv4Malformed,
+            Ipv4BadLength,
+            Ipv4BadChecksum,
+            Ipv4Fragment,
+            NotUdp,
+            UdpBadLength,
+            UdpBadChecksum,
+            NotDhcpPort,
+            BootpTruncated,
+            NotBootRequest,
+            BadHlen,
+            BadCookie,
+            OptionTruncated,
+            BadOverload,
+            OptionsUnterminated,
+            NoMessageType,
+            BadOptionLength,
+            UnexpectedMessageType,
+            NoSubnet,
+            PoolExhausted,
+            OtherServerSelected,
+            Ignored,
+            NoReplyNeeded,
+            ReplyTooLarge,
+        ]
+    };
 }
 
 /// A validated DHCP request frame, borrowing the receive buffer.
