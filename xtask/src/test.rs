@@ -36,6 +36,13 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // A short fuzz run of the network-facing parser + decision (installs cargo-fuzz if
+    // missing). It runs before the tests so that cargo test's summary closes the output.
+    exec(
+        std::process::Command::new("sh")
+            .arg(root.join("engine/fuzz/ci.sh"))
+            .arg(FUZZ_SECS),
+    )?;
     let object = build_ebpf::run(&build_ebpf::Options { dev: false })?;
     if !util::is_root() {
         eprintln!(
@@ -47,7 +54,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             }
         );
     }
-    let tests = exec(
+    exec(
         cargo()
             .args(["test", "--workspace", "--no-fail-fast"])
             .args(&opts.args)
@@ -56,12 +63,5 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                 "RUST_BACKTRACE",
                 std::env::var_os("RUST_BACKTRACE").unwrap_or_else(|| "1".into()),
             ),
-    );
-    // A short fuzz run of the network-facing parser + decision (installs cargo-fuzz if missing).
-    let fuzz = exec(
-        std::process::Command::new("sh")
-            .arg(root.join("engine/fuzz/ci.sh"))
-            .arg(FUZZ_SECS),
-    );
-    tests.and(fuzz)
+    )
 }
