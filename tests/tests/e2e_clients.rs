@@ -1,8 +1,7 @@
 //! Real DHCP clients against the engine running in this process, through both I/O backends
 //! (AF_XDP with the XDP program attached, and `--io socket` over AF_PACKET): issue 3 §5.
 //!
-//! `worker_udhcpc.rs` proves a first lease; these tests follow whole lease lifecycles and load
-//! with clients we did not write, and check the outcome in the lease tables, not only in the
+//! These tests follow whole lease lifecycles and load with clients we did not write, and check the outcome in the lease tables, not only in the
 //! clients' own output:
 //!
 //! - busybox udhcpc: bind, renew (SIGUSR1), release (SIGUSR2) — Bound, Bound with a later
