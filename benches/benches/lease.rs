@@ -36,9 +36,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use xdhcp::config::{
-    AddrRange, Durability, Ipv4Net, LeaseTimes, OptionSet, ServerConfig, Subnet, SubnetId,
-};
+use xdhcp::config::{AddrRange, Durability, Ipv4Net, ServerConfig, Subnet, SubnetId};
 use xdhcp::lease::{BindRequest, ClientKey, LeaseTables, OfferRequest};
 
 const POOL: u32 = 1 << 20;
@@ -60,16 +58,8 @@ fn config() -> ServerConfig {
                 start: Ipv4Addr::from(start),
                 end: Ipv4Addr::from(start + POOL - 1),
             }],
-            excluded: Vec::new(),
             server_id: Ipv4Addr::new(10, 0, 0, 1),
-            lease: LeaseTimes::default(),
-            options: OptionSet::default(),
-            reservations: Vec::new(),
-            shared_network: None,
-            links: Vec::new(),
-            filename: None,
-            server_name: None,
-            next_server: None,
+            ..Subnet::default()
         }],
         shared_networks: Vec::new(),
         authoritative: true,

@@ -48,8 +48,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use xdhcp::config::{
-    AddrRange, Durability, Ipv4Net, LeaseTimes, OptionSet, Reservation, ReservationKey,
-    ServerConfig, Subnet, SubnetId,
+    AddrRange, Durability, Ipv4Net, OptionSet, Reservation, ReservationKey, ServerConfig, Subnet,
+    SubnetId,
 };
 use xdhcp::dhcp::{Link, Server, Stats, Verdict};
 use xdhcp::lease::{BindRequest, ClientKey, LeaseTables, OfferRequest};
@@ -138,16 +138,10 @@ fn config() -> ServerConfig {
                 start: Ipv4Addr::from(start),
                 end: Ipv4Addr::from(start + POOL - 1),
             }],
-            excluded: Vec::new(),
             server_id: SERVER_ID,
-            lease: LeaseTimes::default(),
             options,
             reservations,
-            shared_network: None,
-            links: Vec::new(),
-            filename: None,
-            server_name: None,
-            next_server: None,
+            ..Subnet::default()
         }],
         shared_networks: Vec::new(),
         authoritative: true,

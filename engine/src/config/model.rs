@@ -281,6 +281,33 @@ impl Subnet {
     }
 }
 
+/// An empty subnet (0.0.0.0/0, no ranges, default lease times, no options) to fill in with
+/// struct-update syntax, so that code building a model by hand (tests, benches) names only the
+/// fields it cares about and keeps compiling when the model grows. Not a servable subnet: the
+/// validator never produces it.
+impl Default for Subnet {
+    fn default() -> Self {
+        Subnet {
+            id: SubnetId(0),
+            network: Ipv4Net {
+                addr: Ipv4Addr::UNSPECIFIED,
+                prefix: 0,
+            },
+            ranges: Vec::new(),
+            excluded: Vec::new(),
+            server_id: Ipv4Addr::UNSPECIFIED,
+            lease: LeaseTimes::default(),
+            options: OptionSet::default(),
+            reservations: Vec::new(),
+            shared_network: None,
+            links: Vec::new(),
+            filename: None,
+            server_name: None,
+            next_server: None,
+        }
+    }
+}
+
 /// Several subnets on one physical link (RFC 2131 calls it a network segment): a request that
 /// selects one of them may be served from any of them, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]

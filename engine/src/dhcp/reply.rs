@@ -394,13 +394,9 @@ mod tests {
             excluded: vec![],
             server_id: Ipv4Addr::new(10, 0, 0, 1),
             lease,
-            options: OptionSet::default(),
             reservations: vec![],
-            shared_network: None,
             links: vec![],
-            filename: None,
-            server_name: None,
-            next_server: None,
+            ..Subnet::default()
         }
     }
 

@@ -96,11 +96,8 @@ fn subnet(id: SubnetId, net: [u8; 3], server_id: Ipv4Addr) -> Subnet {
         lease: lease_times(),
         options: std_options(net, ip(10, 0, 0, 53)),
         reservations: vec![],
-        shared_network: None,
         links: vec![],
-        filename: None,
-        server_name: None,
-        next_server: None,
+        ..Subnet::default()
     }
 }
 

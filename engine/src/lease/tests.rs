@@ -6,8 +6,8 @@ use super::space::{Slot, SlotCell};
 use super::store::{MemStore, replay};
 use super::*;
 use crate::config::{
-    AddrRange, Durability, Ipv4Net, LeaseTimes, OptionSet, Reservation, ReservationKey,
-    ServerConfig, Subnet, SubnetId,
+    AddrRange, Durability, Ipv4Net, OptionSet, Reservation, ReservationKey, ServerConfig, Subnet,
+    SubnetId,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -31,16 +31,8 @@ pub(super) fn subnet(id: u32, net: &str, prefix: u8, ranges: &[(&str, &str)]) ->
                 end: ip(b),
             })
             .collect(),
-        excluded: Vec::new(),
         server_id: ip(net),
-        lease: LeaseTimes::default(),
-        options: OptionSet::default(),
-        reservations: Vec::new(),
-        shared_network: None,
-        links: Vec::new(),
-        filename: None,
-        server_name: None,
-        next_server: None,
+        ..Subnet::default()
     }
 }
 
