@@ -12,7 +12,9 @@
 
 pub mod config;
 pub mod dhcp;
+pub mod journal;
 pub mod lease;
+pub mod leasefile;
 pub mod loader;
 pub mod netif;
 pub mod socket;

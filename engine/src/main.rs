@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
-use xdhcp::config::{self, ServerConfig, ZeroConfig};
+use xdhcp::config::{self, Durability, ServerConfig, ZeroConfig};
+use xdhcp::journal::{Journal, JournalConfig, JournalStats, OfflineWriter, files};
 use xdhcp::lease::LeaseTables;
+use xdhcp::leasefile;
 use xdhcp::loader::{self, LoadOptions, Loader, XdpMode};
 use xdhcp::netif::{self, Interface};
 use xdhcp::socket::{PacketPath, PortGuard};
@@ -52,6 +54,42 @@ enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Move leases in and out of the state directory (ISC dhcpd and Kea formats).
+    #[command(subcommand)]
+    Leases(LeasesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum LeasesCmd {
+    /// Import an ISC dhcpd.leases or Kea lease4 CSV file into the state directory (xdhcp must
+    /// not be running on it). Streams the file; prints what was skipped and why.
+    Import {
+        /// `isc` (dhcpd.leases) or `kea` (Kea memfile lease4 CSV).
+        #[arg(long)]
+        format: leasefile::Format,
+        /// The configuration whose subnets decide which addresses are served.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// State directory (default: the configuration's `state_dir`).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// The lease file.
+        file: PathBuf,
+    },
+    /// Write every lease of the state directory as a Kea lease4 CSV (also while xdhcp runs;
+    /// nothing is changed).
+    Export {
+        /// Only `kea` for now.
+        #[arg(long, default_value = "kea")]
+        format: leasefile::Format,
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// The packet I/O backend.
@@ -62,6 +100,13 @@ enum Io {
     Xdp,
     /// AF_PACKET sockets through the kernel (works everywhere; the baseline).
     Socket,
+}
+
+/// `--durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DurabilityArg {
+    Fsync,
+    None,
 }
 
 /// How AF_XDP sockets bind.
@@ -94,9 +139,19 @@ struct RunArgs {
     /// Lease time in seconds when serving without a configuration file.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     lease_time: u32,
-    /// Directory for lease state (overrides the configuration's `state_dir`).
+    /// Directory for lease state (overrides the configuration's `state_dir`; default
+    /// /var/lib/xdhcp).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Lease durability (overrides the configuration's `durability`): `fsync` sends an ACK only
+    /// once its lease is on disk; `none` journals without waiting (a crash may lose the last
+    /// moments).
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
+    /// Start even though journal files are damaged: keep every valid record (damaged files are
+    /// kept as *.corrupt). Without it, damage other than a torn last write stops start-up.
+    #[arg(long)]
+    salvage: bool,
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = XskMode::Auto)]
     xsk_mode: XskMode,
@@ -120,6 +175,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(&args, cli.verbose),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Leases(cmd) => leases(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -143,6 +199,94 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn leases(cmd: LeasesCmd) -> anyhow::Result<()> {
+    let load = |config: &Path, state_dir: Option<PathBuf>| -> anyhow::Result<_> {
+        let mut cfg = config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(d) = state_dir {
+            cfg.state_dir = d;
+        }
+        let tables = LeaseTables::new(&cfg, 8);
+        Ok((cfg, tables))
+    };
+    let now = worker::unix_now();
+    match cmd {
+        LeasesCmd::Import {
+            format,
+            config,
+            state_dir,
+            file,
+        } => {
+            let (cfg, tables) = load(&config, state_dir)?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut sink = OfflineWriter::open(&cfg.state_dir)
+                .map_err(|e| anyhow::anyhow!("lease state: {e}"))?;
+            let mut progress = leasefile::progress_bar(total);
+            let report = leasefile::import(
+                format,
+                std::io::BufReader::with_capacity(1 << 20, f),
+                &tables,
+                now,
+                &mut sink,
+                &mut progress,
+            )
+            .with_context(|| format!("importing {}", file.display()))?;
+            println!("{}: {report}", file.display());
+            println!(
+                "imported into {}; start xdhcp with this state directory to serve them",
+                cfg.state_dir.display()
+            );
+            Ok(())
+        }
+        LeasesCmd::Export {
+            format,
+            config,
+            state_dir,
+            output,
+        } => {
+            if format != leasefile::Format::Kea {
+                bail!("export writes Kea lease4 CSV only (--format kea)");
+            }
+            let (cfg, tables) = load(&config, state_dir)?;
+            let (r, _) = files::recover(&cfg.state_dir, &tables, now, files::Access::ReadOnly)
+                .map_err(|e| anyhow::anyhow!("lease state: {e}"))?;
+            let mut records = Vec::new();
+            let mut cursor = Some(0);
+            let out: Box<dyn std::io::Write> = match &output {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            // Stream the tables in chunks: never a second copy of every lease.
+            let chunks = std::iter::from_fn(|| {
+                let from = cursor?;
+                records.clear();
+                cursor = tables.records(from, 1 << 16, &mut records);
+                Some(std::mem::take(&mut records))
+            })
+            .flatten();
+            let report = leasefile::export_kea(chunks, now, &mut |_| None, out)
+                .context("writing the export")?;
+            eprintln!(
+                "exported {} leases ({} deletion rows) of {} restored; {} skipped{}",
+                report.written,
+                report.deleted,
+                r.applied,
+                report.skipped,
+                report
+                    .examples
+                    .first()
+                    .map(|(a, why)| format!(" (e.g. {a}: {why:?})"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+    }
 }
 
 fn check_config(file: &Path) -> anyhow::Result<()> {
@@ -304,6 +448,11 @@ fn build_config(args: &RunArgs, iface: &Interface) -> anyhow::Result<ServerConfi
     if let Some(dir) = &args.state_dir {
         cfg.state_dir.clone_from(dir);
     }
+    match args.durability {
+        Some(DurabilityArg::Fsync) => cfg.durability = Durability::Fsync,
+        Some(DurabilityArg::None) => cfg.durability = Durability::None,
+        None => {}
+    }
     Ok(cfg)
 }
 
@@ -326,15 +475,14 @@ fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<()> {
     let cfg = Arc::new(build_config(args, &iface)?);
     let shards = (workers as usize * 8).next_power_of_two();
     let tables = Arc::new(LeaseTables::new(&cfg, shards));
+    let journal = open_journal(&cfg, &tables, workers as usize, args.salvage)?;
     let link_addr = iface
         .primary_ipv4()
         .map_or(Ipv4Addr::UNSPECIFIED, |(a, _)| a);
-    let handler = Arc::new(DhcpHandler::new(
-        Arc::clone(&cfg),
-        tables,
-        iface.mac,
-        link_addr,
-    ));
+    let handler = Arc::new(
+        DhcpHandler::new(Arc::clone(&cfg), tables, iface.mac, link_addr)
+            .with_journal(Arc::clone(&journal)),
+    );
     let cpus = if args.pin_cpus {
         xsk::sys::allowed_cpus().unwrap_or_default()
     } else {
@@ -366,8 +514,8 @@ fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<()> {
                 warn!(
                     requested = workers,
                     used = plan.workers.len(),
-                    "workers do not divide evenly over {} rx queue(s); using fewer",
-                    plan.queues
+                    "the XDP program steers to at most {} sockets per rx queue; using that many workers",
+                    plan.per_queue
                 );
             }
             // Attach first: until a socket is in the map the program passes DHCP to the kernel
@@ -425,13 +573,19 @@ fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<()> {
                 pool,
                 "xdhcp serving"
             );
-            let signal = supervise(&handler, &set, Some(&mut loader), args.stats_interval)?;
+            let signal = supervise(
+                &handler,
+                &set,
+                Some(&mut loader),
+                &journal,
+                args.stats_interval,
+            )?;
             // Detach first: from here on frames go to the kernel; then drain what is queued.
             match loader.detach() {
                 Ok(()) => info!(iface = %iface.name, "XDP program detached"),
                 Err(e) => warn!(error = %format!("{e:#}"), "detaching the XDP program failed"),
             }
-            finish(&handler, &mut set, signal)
+            finish(&handler, &mut set, &journal, signal)
         }
         Io::Socket => {
             let guard = match PortGuard::bind() {
@@ -461,12 +615,64 @@ fn run(args: &RunArgs, verbose: u8) -> anyhow::Result<()> {
                 pool,
                 "xdhcp serving"
             );
-            let signal = supervise(&handler, &set, None, args.stats_interval)?;
-            let r = finish(&handler, &mut set, signal);
+            let signal = supervise(&handler, &set, None, &journal, args.stats_interval)?;
+            let r = finish(&handler, &mut set, &journal, signal);
             drop(guard);
             r
         }
     }
+}
+
+/// Lock the state directory, rebuild the leases from it and start the committer.
+fn open_journal(
+    cfg: &ServerConfig,
+    tables: &Arc<LeaseTables>,
+    lanes: usize,
+    salvage: bool,
+) -> anyhow::Result<Arc<Journal>> {
+    let mut jc = JournalConfig::new(&cfg.state_dir, cfg.durability, lanes);
+    jc.salvage = salvage;
+    let (journal, r) = Journal::open(jc, Arc::clone(tables), worker::unix_now())
+        .map_err(|e| anyhow::anyhow!("lease state: {e}"))?;
+    info!(
+        dir = %cfg.state_dir.display(),
+        durability = ?cfg.durability,
+        snapshot = %r.snapshot.as_deref().map_or("-".into(), |p| p.display().to_string()),
+        segments = r.segments,
+        records = r.records,
+        superseded = r.superseded,
+        not_in_pool = r.not_in_pool,
+        torn_bytes = r.torn_bytes,
+        bound = r.bound,
+        ms = r.elapsed.as_millis() as u64,
+        "leases restored"
+    );
+    if r.not_in_pool > 0 {
+        warn!(
+            records = r.not_in_pool,
+            "lease records for addresses the configuration no longer serves were dropped"
+        );
+    }
+    Ok(journal)
+}
+
+fn journal_summary(s: &JournalStats) -> String {
+    format!(
+        "{} records in {} batches (max {}, slowest {} us){}{}",
+        s.records,
+        s.batches,
+        s.max_batch,
+        s.max_commit_us,
+        if s.available { "" } else { ", UNAVAILABLE" },
+        if s.failures + s.refused > 0 {
+            format!(
+                ", {} failures, {} records lost, {} refused",
+                s.failures, s.failed_records, s.refused
+            )
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Addresses unicast DHCP is sent to: our interface addresses and every server identifier.
@@ -489,6 +695,7 @@ fn supervise(
     handler: &DhcpHandler,
     workers: &Workers<<DhcpHandler as FrameHandler>::Stats>,
     mut loader: Option<&mut Loader>,
+    journal: &Journal,
     interval: u64,
 ) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -528,6 +735,7 @@ fn supervise(
                             tx_errors = total.io.tx_errors,
                             engine = %DhcpHandler::summary(&total.engine),
                             leases = %handler.lease_summary(),
+                            journal = %journal_summary(&journal.stats()),
                             xdp = xdp.as_deref().unwrap_or("-"),
                             "stats"
                         );
@@ -542,9 +750,11 @@ fn supervise(
 fn finish(
     handler: &DhcpHandler,
     set: &mut Workers<<DhcpHandler as FrameHandler>::Stats>,
+    journal: &Journal,
     signal: &str,
 ) -> anyhow::Result<()> {
     let panicked = set.stop_and_join();
+    journal.shutdown();
     for (i, w) in set.board().snapshots().iter().enumerate() {
         tracing::debug!(
             worker = i,
@@ -563,6 +773,8 @@ fn finish(
         tx_errors = total.io.tx_errors,
         engine = %DhcpHandler::summary(&total.engine),
         leases = %handler.lease_summary(),
+        held_dropped = total.io.held_dropped,
+        journal = %journal_summary(&journal.stats()),
         "xdhcp stopped"
     );
     if panicked > 0 {

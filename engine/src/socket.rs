@@ -16,8 +16,10 @@
 //! listens on would make it send ICMP port-unreachable. [`PortGuard`] binds UDP port 67 and
 //! discards what arrives there, so it does not.
 
-use crate::worker::{Datapath, HandleFn, IoStats};
+use crate::journal::Fate;
+use crate::worker::{Datapath, FateFn, HandleFn, IoStats, Tx};
 use crate::xsk::packet::{HEADROOM, PacketSocket};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -26,6 +28,10 @@ use std::os::fd::{AsRawFd, RawFd};
 pub const TX_BUF: usize = 2048;
 /// Receive buffer: a jumbo frame plus the VLAN headroom; longer frames are dropped as truncated.
 pub const RX_BUF: usize = HEADROOM + 9216;
+/// Replies one socket holds for the journal at most; a reply beyond that is dropped (counted as
+/// `held_dropped`; the client retransmits). At one fsync per batch this is far more than a
+/// batch of one worker.
+pub const MAX_HELD: usize = 8192;
 
 /// One worker's packet socket and buffers.
 #[derive(Debug)]
@@ -33,6 +39,10 @@ pub struct PacketPath {
     sock: PacketSocket,
     rx: Box<[u8]>,
     tx: Box<[u8]>,
+    /// Replies waiting for the journal: (ticket, frame), oldest first.
+    held: VecDeque<(u64, Vec<u8>)>,
+    /// Buffers of sent held replies, reused so the steady state does not allocate.
+    spare: Vec<Vec<u8>>,
     stats: IoStats,
 }
 
@@ -47,8 +57,20 @@ impl PacketPath {
             sock: PacketSocket::open(ifindex, fanout)?,
             rx: vec![0; RX_BUF].into_boxed_slice(),
             tx: vec![0; TX_BUF].into_boxed_slice(),
+            held: VecDeque::new(),
+            spare: Vec::new(),
             stats: IoStats::default(),
         })
+    }
+
+    fn send(&mut self, len: usize) {
+        match self.tx.get(..len) {
+            Some(reply) if len > 0 => match self.sock.send(reply) {
+                Ok(()) => self.stats.tx += 1,
+                Err(_) => self.stats.tx_errors += 1,
+            },
+            _ => self.stats.tx_errors += 1,
+        }
     }
 
     /// Open `n` sockets on `ifindex` in one fanout group (none when `n == 1`).
@@ -84,17 +106,48 @@ impl Datapath for PacketPath {
                 self.stats.rx_dropped += 1;
                 continue;
             };
-            if let Some(len) = handle(frame, &mut self.tx) {
-                match self.tx.get(..len) {
-                    Some(reply) if len > 0 => match self.sock.send(reply) {
-                        Ok(()) => self.stats.tx += 1,
-                        Err(_) => self.stats.tx_errors += 1,
-                    },
-                    _ => self.stats.tx_errors += 1,
-                }
+            match handle(frame, &mut self.tx) {
+                Tx::None => {}
+                Tx::Send(len) => self.send(len),
+                Tx::Hold { len, ticket } => match self.tx.get(..len) {
+                    Some(reply) if len > 0 && self.held.len() < MAX_HELD => {
+                        let mut buf = self.spare.pop().unwrap_or_default();
+                        buf.clear();
+                        buf.extend_from_slice(reply);
+                        self.held.push_back((ticket, buf));
+                    }
+                    _ => self.stats.held_dropped += 1,
+                },
             }
         }
         n
+    }
+
+    fn release(&mut self, fate: &FateFn<'_>) -> u32 {
+        let mut sent = 0;
+        while let Some((ticket, _)) = self.held.front() {
+            match fate(*ticket) {
+                Fate::Pending => break,
+                f => {
+                    let Some((_, buf)) = self.held.pop_front() else {
+                        break;
+                    };
+                    if f == Fate::Send {
+                        match self.sock.send(&buf) {
+                            Ok(()) => {
+                                self.stats.tx += 1;
+                                sent += 1;
+                            }
+                            Err(_) => self.stats.tx_errors += 1,
+                        }
+                    } else {
+                        self.stats.held_dropped += 1;
+                    }
+                    self.spare.push(buf);
+                }
+            }
+        }
+        sent
     }
 
     fn poll_fd(&self) -> RawFd {
@@ -102,7 +155,7 @@ impl Datapath for PacketPath {
     }
 
     fn busy(&self) -> bool {
-        false
+        !self.held.is_empty()
     }
 
     fn io_stats(&self) -> IoStats {

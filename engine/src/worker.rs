@@ -25,6 +25,7 @@
 
 use crate::config::ServerConfig;
 use crate::dhcp::{self, Link, Server, Verdict};
+use crate::journal::{Fate, Journal};
 use crate::lease::{LeaseTables, Secs};
 use crate::wire::DropReason;
 use crate::xsk::{self, XskSocket};
@@ -58,6 +59,39 @@ pub trait FrameHandler: Send + Sync + 'static {
     fn housekeeping(&self, _now: Secs) -> usize {
         0
     }
+
+    /// [`Self::handle`] for worker `lane`, which may ask the datapath to hold the reply until a
+    /// journal ticket is durable ([`Tx::Hold`]). The default never holds.
+    fn handle_tx(
+        &self,
+        _lane: usize,
+        rx: &[u8],
+        tx: &mut [u8],
+        now: Secs,
+        stats: &mut Self::Stats,
+    ) -> Tx {
+        self.handle(rx, tx, now, stats).map_or(Tx::None, Tx::Send)
+    }
+
+    /// Whether worker `lane`'s held reply with `ticket` may go (see [`Tx::Hold`]).
+    fn fate(&self, _lane: usize, _ticket: u64) -> Fate {
+        Fate::Send
+    }
+
+    /// Worker `lane` finished a batch (the journal's committer is woken here, once per batch).
+    fn batch_done(&self, _lane: usize) {}
+}
+
+/// What a handler wants done with the TX frame it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tx {
+    /// No reply (the frame goes back to the pool).
+    None,
+    /// Send the first `len` bytes now.
+    Send(usize),
+    /// Send the first `len` bytes once the journal made `ticket` durable; never if its batch
+    /// failed (RFC 2131 §4.3.2: the binding is committed before the DHCPACK leaves).
+    Hold { len: usize, ticket: u64 },
 }
 
 /// Timers one housekeeping pass may run (lease expiry); bounded so a pass stays short even
@@ -66,12 +100,16 @@ pub const EXPIRE_BUDGET: usize = 65_536;
 
 /// The DHCP engine as a [`FrameHandler`]: [`dhcp::Server`] plus the link it answers on.
 ///
-/// Durability seam: a [`Verdict`] may carry a lease `commit` (ACK, RELEASE, DECLINE) that the
-/// journal (a later issue) must make durable before the ACK leaves. Until the journal exists the
-/// reply is sent at once and the commit is only counted (`Stats::commits`).
+/// Durability: a [`Verdict`] may carry a lease `commit` (ACK, RELEASE, DECLINE). With a
+/// [`Journal`] attached ([`DhcpHandler::with_journal`]) the record goes to the worker's lane and,
+/// for `durability = "fsync"`, the ACK is held until the record is on disk ([`Tx::Hold`]). A
+/// change the journal refuses (unavailable, queue full) is not acknowledged, and while the
+/// journal is unavailable OFFERs are withheld too (`Stats::withheld`; see `crate::journal`).
+/// Without a journal replies leave at once.
 pub struct DhcpHandler {
     server: Server,
     link: Link,
+    journal: Option<Arc<Journal>>,
 }
 
 impl DhcpHandler {
@@ -86,7 +124,15 @@ impl DhcpHandler {
         DhcpHandler {
             server: Server::new(cfg, tables),
             link: Link { mac, addr },
+            journal: None,
         }
+    }
+
+    /// Journal every lease change (one lane per worker index).
+    #[must_use]
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn server(&self) -> &Server {
@@ -114,9 +160,84 @@ impl FrameHandler for DhcpHandler {
         now: Secs,
         stats: &mut dhcp::Stats,
     ) -> Option<usize> {
+        // The entry without a worker lane (tests, benches): with a journal attached, a lease
+        // change cannot be journaled from here (each lane has exactly one producer, its worker),
+        // so it is not acknowledged.
         match self.server.handle(rx, tx, &self.link, now, stats) {
-            Verdict::Reply { len, .. } => Some(len),
+            Verdict::Reply {
+                len, commit: None, ..
+            } => Some(len),
+            Verdict::Reply { len, .. } if self.journal.is_none() => Some(len),
+            Verdict::Reply { .. } => {
+                stats.withheld += 1;
+                None
+            }
             Verdict::NoReply { .. } | Verdict::Drop(_) => None,
+        }
+    }
+
+    #[inline]
+    fn handle_tx(
+        &self,
+        lane: usize,
+        rx: &[u8],
+        tx: &mut [u8],
+        now: Secs,
+        stats: &mut dhcp::Stats,
+    ) -> Tx {
+        let verdict = self.server.handle(rx, tx, &self.link, now, stats);
+        let Some(j) = &self.journal else {
+            return match verdict {
+                Verdict::Reply { len, .. } => Tx::Send(len),
+                Verdict::NoReply { .. } | Verdict::Drop(_) => Tx::None,
+            };
+        };
+        let holds = j.holds_replies();
+        match verdict {
+            Verdict::Drop(_) => Tx::None,
+            Verdict::NoReply { commit } => {
+                if j.push(lane, commit).is_none() {
+                    stats.withheld += 1;
+                }
+                Tx::None
+            }
+            Verdict::Reply {
+                len,
+                commit: None,
+                msg,
+            } => {
+                if holds && msg == dhcp::msg::OFFER && !j.available() {
+                    stats.withheld += 1;
+                    Tx::None
+                } else {
+                    Tx::Send(len)
+                }
+            }
+            Verdict::Reply {
+                len,
+                commit: Some(rec),
+                ..
+            } => match (j.push(lane, rec), holds) {
+                (Some(ticket), true) => Tx::Hold { len, ticket },
+                (None, true) => {
+                    stats.withheld += 1;
+                    Tx::None
+                }
+                (_, false) => Tx::Send(len),
+            },
+        }
+    }
+
+    fn fate(&self, lane: usize, ticket: u64) -> Fate {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.gate(lane))
+            .map_or(Fate::Send, |g| g.fate(ticket))
+    }
+
+    fn batch_done(&self, _lane: usize) {
+        if let Some(j) = &self.journal {
+            j.notify();
         }
     }
 
@@ -130,7 +251,7 @@ impl FrameHandler for DhcpHandler {
         let rp = |c: u8| s.replies[dhcp::Stats::slot(c)];
         format!(
             "frames {} | discover {} request {} release {} decline {} inform {} | offer {} ack {} nak {} | \
-             dropped {}{} | commits {}",
+             dropped {}{} | commits {} withheld {}",
             s.frames,
             rq(msg::DISCOVER),
             rq(msg::REQUEST),
@@ -142,7 +263,8 @@ impl FrameHandler for DhcpHandler {
             rp(msg::NAK),
             s.total_drops(),
             drop_detail(s),
-            s.commits
+            s.commits,
+            s.withheld
         )
     }
 
@@ -185,6 +307,8 @@ pub struct IoStats {
     pub tx_retries: u64,
     /// Wake-up syscalls made (TX kicks, fill-ring wake-ups).
     pub wakeups: u64,
+    /// Held replies (ACKs) never sent because their journal batch failed.
+    pub held_dropped: u64,
 }
 
 impl IoStats {
@@ -195,17 +319,25 @@ impl IoStats {
         self.tx_errors += o.tx_errors;
         self.tx_retries += o.tx_retries;
         self.wakeups += o.wakeups;
+        self.held_dropped += o.held_dropped;
     }
 }
 
-/// The per-frame callback a [`Datapath`] calls: received frame, TX buffer -> reply length.
-pub type HandleFn<'a> = dyn FnMut(&[u8], &mut [u8]) -> Option<usize> + 'a;
+/// The per-frame callback a [`Datapath`] calls: received frame, TX buffer -> what to send.
+pub type HandleFn<'a> = dyn FnMut(&[u8], &mut [u8]) -> Tx + 'a;
+
+/// A held reply's fate by ticket (see [`Datapath::release`]).
+pub type FateFn<'a> = dyn Fn(u64) -> Fate + 'a;
 
 /// A source of frame batches driven by one worker.
 pub trait Datapath: Send {
     /// Receive up to `budget` frames, call `handle(rx, tx)` for each, transmit the replies, and
     /// recycle buffers. Returns the number of frames received (0 = idle).
     fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32;
+
+    /// Send held replies ([`Tx::Hold`]) that became durable and free those that never will,
+    /// oldest first. Returns the replies sent.
+    fn release(&mut self, fate: &FateFn<'_>) -> u32;
 
     /// Descriptor to `poll(2)` for readability when idle.
     fn poll_fd(&self) -> RawFd;
@@ -220,7 +352,11 @@ pub trait Datapath: Send {
 
 impl Datapath for XskSocket {
     fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
-        XskSocket::process(self, budget, handle)
+        XskSocket::process_tx(self, budget, handle)
+    }
+
+    fn release(&mut self, fate: &FateFn<'_>) -> u32 {
+        XskSocket::release_held(self, fate)
     }
 
     fn poll_fd(&self) -> RawFd {
@@ -237,6 +373,7 @@ impl Datapath for XskSocket {
             rx: s.rx_frames,
             tx: s.tx_frames,
             rx_dropped: s.no_tx_frame + s.bad_desc,
+            held_dropped: s.held_dropped,
             tx_errors: s.tx_kick_errors,
             tx_retries: s.tx_kick_retries,
             wakeups: s.tx_kicks + s.fill_wakeups,
@@ -368,13 +505,19 @@ pub fn run<H: FrameHandler, D: Datapath>(
         board.publish(cfg.index, io, stats);
     };
 
+    let lane = cfg.index;
+    let fate = |t: u64| handler.fate(lane, t);
     while !stop.load(Ordering::Relaxed) {
         let now = unix_now();
         let mut got = 0;
         for p in paths.iter_mut() {
+            p.release(&fate);
             got += p.process(cfg.batch, &mut |rx, tx| {
-                handler.handle(rx, tx, now, &mut stats)
+                handler.handle_tx(lane, rx, tx, now, &mut stats)
             });
+        }
+        if got > 0 {
+            handler.batch_done(lane);
         }
         rounds = rounds.wrapping_add(1);
         if got == 0 {
@@ -407,9 +550,13 @@ pub fn run<H: FrameHandler, D: Datapath>(
         let now = unix_now();
         let mut got = 0;
         for p in paths.iter_mut() {
+            p.release(&fate);
             got += p.process(cfg.batch, &mut |rx, tx| {
-                handler.handle(rx, tx, now, &mut stats)
+                handler.handle_tx(lane, rx, tx, now, &mut stats)
             });
+        }
+        if got > 0 {
+            handler.batch_done(lane);
         }
         if got == 0 && !paths.iter().any(Datapath::busy) {
             break;
@@ -511,12 +658,12 @@ impl<S> Drop for Workers<S> {
 
 /// How worker threads map onto an interface's rx queues.
 ///
-/// The XDP program gives every queue the same number of sockets (`workers_per_queue`, the
-/// chaddr hash range). With `W` workers and `Q` queues:
-/// * `W >= Q`: each queue gets `W / Q` sockets (at most 16) and each socket its own worker; a
-///   remainder of workers would serve unevenly-sized shares, so it is left unused (logged).
-/// * `W < Q`: one socket per queue, the queues dealt round-robin to the workers (a worker
-///   drives several queues).
+/// The XDP program sends a frame to socket `hash(chaddr) % workers_per_queue` of the queue it
+/// arrived on. Every worker `w` drives slot `w` of *every* queue, so a client lands on the same
+/// worker whichever queue its frames arrive on — its broadcast DISCOVER and its unicast renewal
+/// hash to different RSS queues on a real NIC, but to the same chaddr slot. With `W` workers
+/// there are `min(W, 16)` sockets per queue (16 = the XDP program's limit; more workers are left
+/// unused, logged), all of a queue's sockets sharing its UMEM; a worker polls `Q` sockets.
 ///
 /// On a single-queue device (veth, most virtual NICs) all workers share queue 0 — exactly the
 /// case the shared-UMEM design exists for.
@@ -533,14 +680,10 @@ pub struct Plan {
 impl Plan {
     pub fn new(workers: u32, queues: u32) -> Plan {
         let queues = queues.clamp(1, xdhcp_common::MAX_QUEUES);
-        let workers = workers.max(1);
-        let per_queue = (workers / queues).clamp(1, xdhcp_common::MAX_WORKERS_PER_QUEUE);
-        let sockets = queues * per_queue;
-        let threads = workers.min(sockets);
-        let mut out = vec![Vec::new(); threads as usize];
-        for k in 0..sockets {
-            out[(k % threads) as usize].push((k / per_queue, k % per_queue));
-        }
+        let per_queue = workers.clamp(1, xdhcp_common::MAX_WORKERS_PER_QUEUE);
+        let out = (0..per_queue)
+            .map(|w| (0..queues).map(|q| (q, w)).collect())
+            .collect();
         Plan {
             queues,
             per_queue,
@@ -590,6 +733,7 @@ mod tests {
     struct Fake {
         inbox: Vec<Vec<u8>>,
         outbox: Vec<Vec<u8>>,
+        held: std::collections::VecDeque<(u64, Vec<u8>)>,
         fd: RawFd,
         stats: IoStats,
     }
@@ -600,12 +744,33 @@ mod tests {
             let mut tx = [0u8; 2048];
             for f in self.inbox.drain(..n) {
                 self.stats.rx += 1;
-                if let Some(len) = handle(&f, &mut tx) {
-                    self.outbox.push(tx[..len].to_vec());
-                    self.stats.tx += 1;
+                match handle(&f, &mut tx) {
+                    Tx::Send(len) => {
+                        self.outbox.push(tx[..len].to_vec());
+                        self.stats.tx += 1;
+                    }
+                    Tx::Hold { len, ticket } => self.held.push_back((ticket, tx[..len].to_vec())),
+                    Tx::None => {}
                 }
             }
             n as u32
+        }
+        fn release(&mut self, fate: &FateFn<'_>) -> u32 {
+            let mut sent = 0;
+            while let Some(&(t, _)) = self.held.front() {
+                let f = fate(t);
+                if f == Fate::Pending {
+                    break;
+                }
+                let (_, frame) = self.held.pop_front().expect("front");
+                if f == Fate::Send {
+                    self.outbox.push(frame);
+                    sent += 1;
+                } else {
+                    self.stats.held_dropped += 1;
+                }
+            }
+            sent
         }
         fn poll_fd(&self) -> RawFd {
             self.fd
@@ -629,6 +794,7 @@ mod tests {
         let mut paths = vec![Fake {
             inbox: vec![frame.clone(); 150],
             outbox: vec![],
+            held: Default::default(),
             fd: -1,
             stats: IoStats::default(),
         }];
@@ -653,6 +819,7 @@ mod tests {
         let paths = vec![Fake {
             inbox: vec![],
             outbox: vec![],
+            held: Default::default(),
             fd: -1,
             stats: IoStats::default(),
         }];
@@ -716,6 +883,10 @@ mod tests {
                     (a.min(w.len()), b.max(w.len()))
                 });
                 assert!(max - min <= 1, "unbalanced: {p:?}");
+                // A client (one chaddr slot) meets the same worker on every queue.
+                for (w, list) in p.workers.iter().enumerate() {
+                    assert!(list.iter().all(|&(_, s)| s as usize == w), "{p:?}");
+                }
             }
         }
     }

@@ -95,6 +95,31 @@ pub fn ebpf_object(test: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// Env var naming the built `xdhcp` binary (set by `cargo xtask test`).
+pub const ENV_BIN: &str = "XDHCP_BIN";
+
+/// The `xdhcp` binary named by `XDHCP_BIN`, for tests that run it as a separate process (to
+/// kill it, say); otherwise see [`missing`].
+///
+/// # Panics
+/// Under CI when the variable is unset or names no file.
+pub fn xdhcp_bin(test: &str) -> Option<PathBuf> {
+    match std::env::var_os(ENV_BIN).map(PathBuf::from) {
+        Some(p) if p.is_file() => Some(p),
+        Some(p) => {
+            missing(test, &format!("{ENV_BIN}={} is not a file", p.display()));
+            None
+        }
+        None => {
+            missing(
+                test,
+                &format!("needs the xdhcp binary ({ENV_BIN} is not set)"),
+            );
+            None
+        }
+    }
+}
+
 /// A new, unbound AF_XDP socket.
 ///
 /// The kernel accepts it into an XSKMAP slot, which is all a `BPF_PROG_TEST_RUN` needs for

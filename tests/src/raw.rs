@@ -103,6 +103,30 @@ impl RawSocket {
         Ok(())
     }
 
+    /// Sets the receive buffer to `bytes` (`SO_RCVBUFFORCE`, so above `rmem_max`; needs
+    /// CAP_NET_ADMIN), for tests that provoke a burst of replies faster than they read them.
+    ///
+    /// # Errors
+    /// The kernel refused (no CAP_NET_ADMIN, or `bytes` out of range).
+    pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<()> {
+        let val = libc::c_int::try_from(bytes)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `val` is a valid c_int and the length passed is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                std::ptr::from_ref(&val).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Receives frames until `keep` accepts one or `timeout` passes (`Ok(None)`).
     ///
     /// # Errors

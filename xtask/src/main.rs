@@ -11,6 +11,7 @@ mod build_ebpf;
 mod demo;
 mod run;
 mod setup;
+mod soak;
 mod test;
 mod util;
 
@@ -45,6 +46,8 @@ enum Command {
     Demo(demo::Options),
     /// Run the criterion benchmarks of the engine core.
     Bench(bench::Options),
+    /// Crash soak: kill -9 xdhcp under load many times; every acknowledged lease must survive.
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Test(opts) => test::run(&opts),
         Command::Demo(opts) => demo::run(&opts),
         Command::Bench(opts) => bench::run(&opts),
+        Command::Soak(opts) => soak::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

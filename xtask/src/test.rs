@@ -54,14 +54,30 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             }
         );
     }
+    let bin = build_binary(&object)?;
     exec(
         cargo()
             .args(["test", "--workspace", "--no-fail-fast"])
             .args(&opts.args)
             .env(ENV_OBJECT, &object)
+            .env(ENV_BIN, &bin)
             .env(
                 "RUST_BACKTRACE",
                 std::env::var_os("RUST_BACKTRACE").unwrap_or_else(|| "1".into()),
             ),
     )
+}
+
+/// Env var naming the `xdhcp` binary for the tests that run it as a process.
+pub const ENV_BIN: &str = "XDHCP_BIN";
+
+/// Build the `xdhcp` binary for the tests that run it as a process (crash recovery): the test
+/// profile's, so it shares the tests' build of the library.
+pub fn build_binary(object: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    exec(
+        cargo()
+            .args(["build", "-p", "xdhcp", "--bin", "xdhcp"])
+            .env(ENV_OBJECT, object),
+    )?;
+    Ok(util::target_dir().join("debug/xdhcp"))
 }

@@ -280,7 +280,7 @@ fuzz_target!(|data: &[u8]| {
         let omitted_before = stats.relay_echo_omitted;
         let v = server.handle(frame, &mut tx, &link, now, &mut stats);
         match v {
-            Verdict::Reply { len, commit } => {
+            Verdict::Reply { len, commit, .. } => {
                 let req = wire::parse(frame).expect("answered frames parse");
                 let omitted = check_reply(&req, &tx[..len]);
                 assert_eq!(

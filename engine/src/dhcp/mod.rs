@@ -118,5 +118,7 @@ pub enum Verdict {
         /// `Some` for an ACK that bound or extended a lease: make it durable before sending
         /// (when the configuration asks for durability).
         commit: Option<LeaseInfo>,
+        /// The DHCP message type written (`msg::OFFER`, `msg::ACK`, `msg::NAK`).
+        msg: u8,
     },
 }

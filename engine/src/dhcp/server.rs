@@ -107,7 +107,11 @@ fn no_reply(commit: LeaseInfo) -> Outcome {
 
 fn replied(w: Written, commit: Option<LeaseInfo>, sent: u8) -> Outcome {
     Outcome {
-        verdict: Verdict::Reply { len: w.len, commit },
+        verdict: Verdict::Reply {
+            len: w.len,
+            commit,
+            msg: sent,
+        },
         sent,
         echo_omitted: w.echo_omitted,
     }

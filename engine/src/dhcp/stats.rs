@@ -35,6 +35,9 @@ pub struct Stats {
     pub drops: [u64; DropReason::COUNT],
     /// Lease changes handed to the caller for persistence (ACK, RELEASE, DECLINE).
     pub commits: u64,
+    /// Replies not sent because the lease change could not be journaled (journal unavailable
+    /// or its queue full); counted by the worker, not by the decision.
+    pub withheld: u64,
     /// Replies sent without the request's option 82 because it did not fit (RFC 3046 §2.2:
     /// the server "SHOULD increment an error counter").
     pub relay_echo_omitted: u64,
@@ -48,6 +51,7 @@ impl Default for Stats {
             replies: [0; MESSAGE_SLOTS],
             drops: [0; DropReason::COUNT],
             commits: 0,
+            withheld: 0,
             relay_echo_omitted: 0,
         }
     }
@@ -87,6 +91,7 @@ impl Stats {
             *a += b;
         }
         self.commits += other.commits;
+        self.withheld += other.withheld;
         self.relay_echo_omitted += other.relay_echo_omitted;
     }
 

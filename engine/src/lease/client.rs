@@ -77,6 +77,33 @@ impl ClientKey {
         [w(0), w(1), w(2), w(3)]
     }
 
+    /// The key's kind tag (0 = hardware, 1 = option 61, 2 = long option 61 hashed), for
+    /// persistence together with [`Self::as_bytes`].
+    pub fn kind(&self) -> u8 {
+        self.kind
+    }
+
+    /// Rebuild a key from a persisted [`Self::kind`] and [`Self::as_bytes`]; `None` when the pair
+    /// cannot have come from a real key (unknown kind, bad length).
+    pub fn from_parts(kind: u8, bytes: &[u8]) -> Option<Self> {
+        let ok = match kind {
+            0 => (1..=17).contains(&bytes.len()),
+            1 => bytes.len() <= INLINE,
+            2 => bytes.len() == INLINE,
+            _ => false,
+        };
+        if !ok {
+            return None;
+        }
+        let mut data = [0u8; INLINE];
+        data[..bytes.len()].copy_from_slice(bytes);
+        Some(ClientKey {
+            kind,
+            len: bytes.len() as u8,
+            data,
+        })
+    }
+
     /// Whether the key came from option 61.
     pub fn is_client_id(&self) -> bool {
         self.kind != 0
@@ -145,6 +172,21 @@ mod tests {
         let k2 = ClientKey::from_client_id(&a);
         assert_ne!(k1, k2);
         assert_eq!(k1.as_bytes().len(), INLINE);
+    }
+
+    #[test]
+    fn parts_round_trip_and_reject_impossible_keys() {
+        for k in [
+            ClientKey::from_hw(1, &[1, 2, 3, 4, 5, 6]),
+            ClientKey::from_client_id(&[1, 9, 9]),
+            ClientKey::from_client_id(&[5u8; 90]),
+        ] {
+            assert_eq!(ClientKey::from_parts(k.kind(), k.as_bytes()), Some(k));
+        }
+        assert_eq!(ClientKey::from_parts(0, &[]), None);
+        assert_eq!(ClientKey::from_parts(2, &[1, 2]), None);
+        assert_eq!(ClientKey::from_parts(7, &[1]), None);
+        assert_eq!(ClientKey::from_parts(1, &[0u8; 31]), None);
     }
 
     #[test]

@@ -44,7 +44,7 @@ mod space;
 pub mod store;
 mod table;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use client::ClientKey;
 pub use space::{BLOCK_SIZE, BlockOwner, MAX_SLOTS};
@@ -82,6 +82,9 @@ pub struct LeaseInfo {
     pub state: LeaseState,
     /// End of the offer hold, lease, or probation.
     pub expires: Secs,
+    /// The address's change counter when this copy was taken (monotonic per address; 0 =
+    /// unversioned, e.g. an imported record, which replay applies in file order).
+    pub version: u32,
 }
 
 impl LeaseInfo {
@@ -145,6 +148,9 @@ pub enum LeaseError {
     InProbation,
     #[error("the client holds no lease on that address")]
     NoLease,
+    /// Restore only: the address already holds a newer version than the record's.
+    #[error("a newer record of this address was already restored")]
+    Superseded,
 }
 
 /// Counts for metrics and benchmarks.

@@ -139,6 +139,10 @@ pub(super) struct Slot {
     /// one cache line.
     pub addr: u32,
     pub subnet: u32,
+    /// Bumped on every change a journal record describes (bind, offer, release, decline,
+    /// supersede), so replay keeps the newest record of an address whatever order records from
+    /// different workers reached the disk in (see `journal`).
+    pub version: u32,
     /// Bumped whenever a new expiry timer is queued for this slot, so older timers are ignored.
     pub generation: u16,
     pub state: u8,
@@ -156,6 +160,7 @@ impl Slot {
             expires: 0,
             addr,
             subnet,
+            version: 0,
             generation: 0,
             state: st::FREE,
             flags,

@@ -36,7 +36,7 @@
 
 use super::shard::{Index, Shard, recycled_valid};
 use super::space::{
-    self, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
+    self, BLOCK_BITS, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
 };
 use super::{
     BindRequest, ClientKey, LeaseError, LeaseInfo, LeaseState, OfferRequest, Secs, TableStats,
@@ -261,6 +261,7 @@ impl LeaseTables {
                     }
                 }
                 g.state = st::RELEASED;
+                g.version = g.version.wrapping_add(1);
                 Ok(self.info(&g))
             }
         };
@@ -364,9 +365,14 @@ impl LeaseTables {
     /// An offer or lease whose time has passed comes back as expired (free, remembered for its
     /// client); a probation that has passed comes back as a free address.
     ///
+    /// Records carry the address's change counter ([`LeaseInfo::version`]): a record older
+    /// than what the slot already holds is skipped (`Superseded`), so records may be replayed in
+    /// any order per address — workers' records reach the journal interleaved, and a snapshot may
+    /// be newer than the journal records after it. Version 0 (imports) always applies.
+    ///
     /// # Errors
     /// `NotInPool` when the current configuration has no such address in that subnet (the
-    /// record is dropped).
+    /// record is dropped); `Superseded` (see above).
     pub fn restore(&self, rec: LeaseInfo, now: Secs) -> Result<(), LeaseError> {
         let slot = self.space.locate(rec.addr).ok_or(LeaseError::NotInPool)?;
         let sn = self.space.subnet_of(slot);
@@ -393,6 +399,9 @@ impl LeaseTables {
             if sl.flags & fl::BLOCKED != 0 {
                 return Err(LeaseError::NotInPool);
             }
+            if rec.version != 0 && rec.version <= sl.version {
+                return Err(LeaseError::Superseded);
+            }
             self.space.force_unpristine(slot);
             if matches!(state, st::OFFERED | st::BOUND | st::DECLINED) {
                 self.assign(&mut ctx, &mut g, slot, key, state, exp);
@@ -409,6 +418,9 @@ impl LeaseTables {
                 if sl.is_dynamic() {
                     ctx.me.recycle(sn, slot, exp);
                 }
+            }
+            if rec.version != 0 {
+                g.version = rec.version;
             }
         }
         if state == st::FREE {
@@ -429,6 +441,43 @@ impl LeaseTables {
         }
         self.tidy(&mut ctx);
         Ok(())
+    }
+
+    /// The subnet whose ranges (or reservations) hold `addr` in the current configuration;
+    /// `None` when the tables have no slot for it (imports and restores skip such records).
+    pub fn subnet_of(&self, addr: Ipv4Addr) -> Option<SubnetId> {
+        let slot = self.space.locate(addr)?;
+        Some(SubnetId(self.space.subnet_of(slot)))
+    }
+
+    /// Number of slot positions, the bound of [`Self::records`]' cursor.
+    pub fn slot_count(&self) -> u32 {
+        (self.space.blocks.len() as u32) << BLOCK_BITS
+    }
+
+    /// Copy the leases of slots `from..` into `out` (appended), locking one slot at a time, until
+    /// `max` slots were visited; returns the cursor to continue from, `None` at the end. This is
+    /// how a snapshot reads the tables while workers keep serving: no lock is held between slots.
+    ///
+    /// Every slot that remembers a client is reported: bound, released, expired and declined
+    /// leases as they are, and an offer hold as `Expired` (an offer is never persisted, but the
+    /// address is remembered for the client it was offered to). Free, never-used and blocked
+    /// slots are not.
+    pub fn records(&self, from: u32, max: u32, out: &mut Vec<LeaseInfo>) -> Option<u32> {
+        let end = self.slot_count();
+        let stop = from.saturating_add(max).min(end);
+        for slot in from..stop {
+            let sl = *lock(self.space.cell(slot));
+            if sl.state == st::FREE || sl.flags & fl::BLOCKED != 0 {
+                continue;
+            }
+            let mut info = self.info(&sl);
+            if info.state == LeaseState::Offered {
+                info.state = LeaseState::Expired;
+            }
+            out.push(info);
+        }
+        (stop < end).then_some(stop)
     }
 
     /// Memory held by the tables now.
@@ -511,6 +560,7 @@ impl LeaseTables {
             client: sl.client,
             state: lease_state(sl.state),
             expires: u64::from(sl.expires),
+            version: sl.version,
         }
     }
 
@@ -628,6 +678,7 @@ impl LeaseTables {
         if old.state != st::FREE && old.client != *key {
             self.forget(ctx, &old.client, old.subnet, slot);
         }
+        m.version = m.version.wrapping_add(1);
         // A timed slot of this same client already has a live timer in this shard's heap, at
         // or before its current expiry; a later expiry needs no new timer (the old one re-queues
         // itself when it fires), an earlier one or a fresh hold does.
@@ -715,6 +766,7 @@ impl LeaseTables {
                     let t = stamp(now);
                     g.state = st::RELEASED;
                     g.expires = t;
+                    g.version = g.version.wrapping_add(1);
                     ctx.me.counts.moved(sl.state, st::RELEASED);
                     if sl.is_dynamic() {
                         ctx.me.recycle(subnet, old, t);

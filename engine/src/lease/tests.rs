@@ -13,11 +13,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-pub(super) fn ip(s: &str) -> Ipv4Addr {
+pub(crate) fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("test address")
 }
 
-pub(super) fn subnet(id: u32, net: &str, prefix: u8, ranges: &[(&str, &str)]) -> Subnet {
+pub(crate) fn subnet(id: u32, net: &str, prefix: u8, ranges: &[(&str, &str)]) -> Subnet {
     Subnet {
         id: SubnetId(id),
         network: Ipv4Net {
@@ -47,7 +47,7 @@ pub(super) fn reservation(mac: u8, addr: &str) -> Reservation {
     }
 }
 
-pub(super) fn config(subnets: Vec<Subnet>) -> ServerConfig {
+pub(crate) fn config(subnets: Vec<Subnet>) -> ServerConfig {
     ServerConfig {
         subnets,
         shared_networks: Vec::new(),
@@ -60,7 +60,7 @@ pub(super) fn config(subnets: Vec<Subnet>) -> ServerConfig {
     }
 }
 
-pub(super) fn client(n: u32) -> ClientKey {
+pub(crate) fn client(n: u32) -> ClientKey {
     let b = n.to_be_bytes();
     ClientKey::from_hw(1, &[2, 0, b[0], b[1], b[2], b[3]])
 }
@@ -95,7 +95,7 @@ fn offer_req(t: &LeaseTables, c: u32, requested: &str, now: Secs) -> Result<Leas
     )
 }
 
-fn bind(
+pub(crate) fn bind(
     t: &LeaseTables,
     c: u32,
     addr: Ipv4Addr,
@@ -148,7 +148,7 @@ fn check_sum(t: &LeaseTables) {
 fn layout_fits_the_memory_budget() {
     use std::mem::size_of;
     assert_eq!(size_of::<ClientKey>(), 32);
-    assert_eq!(size_of::<Slot>(), 48);
+    assert_eq!(size_of::<Slot>(), 52);
     // Lock + slot in exactly one cache line.
     assert_eq!(size_of::<SlotCell>(), 64);
     assert_eq!(std::mem::align_of::<SlotCell>(), 64);
@@ -697,6 +697,7 @@ fn state_at_reads_a_stored_lease_at_a_time() {
         client: client(1),
         state: LeaseState::Bound,
         expires: 100,
+        version: 1,
     };
     assert_eq!(i.state_at(99), Some(LeaseState::Bound));
     assert_eq!(i.state_at(100), Some(LeaseState::Expired));

@@ -32,6 +32,9 @@
 use super::ring::{self, CompletionRing, FillRing, RxRing, TxRing};
 use super::sys;
 use super::umem::{FrameLayout, FreeList, LayoutError, Umem};
+use crate::journal::Fate;
+use crate::worker::Tx;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -164,6 +167,8 @@ pub struct XskStats {
     pub fill_wakeups: u64,
     /// Completions naming no TX frame, or more than the owner can hold (never expected).
     pub stray_completions: u64,
+    /// Held replies never sent because their journal batch failed.
+    pub held_dropped: u64,
 }
 
 impl XskStats {
@@ -178,6 +183,7 @@ impl XskStats {
         self.tx_kick_errors += other.tx_kick_errors;
         self.fill_wakeups += other.fill_wakeups;
         self.stray_completions += other.stray_completions;
+        self.held_dropped += other.held_dropped;
     }
 }
 
@@ -226,6 +232,9 @@ pub struct XskSocket {
     free: FreeList,
     /// RX frames of the current batch, to go back to the fill ring under the queue lock.
     rx_stash: Vec<u64>,
+    /// Replies waiting for the journal: (ticket, TX frame, length), oldest first. Bounded by
+    /// this socket's TX partition (a frame is either free, held, on the TX ring or in flight).
+    held: VecDeque<(u64, u64, u32)>,
     tx_pending: bool,
     stats: XskStats,
     // Declared last: dropped after the rings unmap (drop order is declaration order).
@@ -415,6 +424,7 @@ impl XskSocket {
             tx,
             free: FreeList::full(layout.tx_addrs(slot)),
             rx_stash: Vec::with_capacity(MAX_BATCH as usize),
+            held: VecDeque::with_capacity(layout.tx_per_worker() as usize),
             tx_pending: false,
             stats: XskStats::default(),
             fd,
@@ -457,7 +467,7 @@ impl XskSocket {
 
     /// Whether TX work or frame recycling is outstanding (the worker should not sleep long).
     pub fn busy(&self) -> bool {
-        self.tx_pending || !self.rx_stash.is_empty()
+        self.tx_pending || !self.rx_stash.is_empty() || !self.held.is_empty()
     }
 
     /// The kernel's counters for this socket.
@@ -487,6 +497,15 @@ impl XskSocket {
     pub fn process<F>(&mut self, budget: u32, mut handle: F) -> u32
     where
         F: FnMut(&[u8], &mut [u8]) -> Option<usize>,
+    {
+        self.process_tx(budget, |rx, tx| handle(rx, tx).map_or(Tx::None, Tx::Send))
+    }
+
+    /// [`Self::process`] where a reply may also be held until its journal ticket is durable
+    /// ([`Tx::Hold`]); [`Self::release_held`] sends or drops held replies later.
+    pub fn process_tx<F>(&mut self, budget: u32, mut handle: F) -> u32
+    where
+        F: FnMut(&[u8], &mut [u8]) -> Tx,
     {
         if self.tx_pending {
             self.kick_tx();
@@ -535,7 +554,7 @@ impl XskSocket {
                 // those `frame_size` bytes (inside the UMEM, checked by `ptr`) for the call.
                 let tx_buf = unsafe { std::slice::from_raw_parts_mut(tx_ptr, frame_size as usize) };
                 match handle(rx_buf, tx_buf) {
-                    Some(len) if len > 0 && len <= frame_size as usize => {
+                    Tx::Send(len) if len > 0 && len <= frame_size as usize => {
                         let d = libc::xdp_desc {
                             addr: frame,
                             len: len as u32,
@@ -544,6 +563,10 @@ impl XskSocket {
                         if tx.push(d).is_err() {
                             let _ = self.free.push(frame);
                         }
+                    }
+                    // Room: the held queue was sized for the whole TX partition.
+                    Tx::Hold { len, ticket } if len > 0 && len <= frame_size as usize => {
+                        self.held.push_back((ticket, frame, len as u32));
                     }
                     _ => {
                         let _ = self.free.push(frame);
@@ -562,6 +585,42 @@ impl XskSocket {
         }
         self.recycle();
         received
+    }
+
+    /// Send the held replies whose tickets became durable and free those whose batch failed, in
+    /// ticket order, stopping at the first still pending. Returns the replies sent.
+    pub fn release_held(&mut self, fate: impl Fn(u64) -> Fate) -> u32 {
+        if self.held.is_empty() {
+            return 0;
+        }
+        let mut tx = self.tx.writer(self.held.len() as u32);
+        while let Some(&(ticket, frame, len)) = self.held.front() {
+            match fate(ticket) {
+                Fate::Pending => break,
+                Fate::Drop => {
+                    self.held.pop_front();
+                    let _ = self.free.push(frame);
+                    self.stats.held_dropped += 1;
+                }
+                Fate::Send => {
+                    let d = libc::xdp_desc {
+                        addr: frame,
+                        len,
+                        options: 0,
+                    };
+                    if tx.push(d).is_err() {
+                        break;
+                    }
+                    self.held.pop_front();
+                }
+            }
+        }
+        let sent = tx.commit();
+        self.stats.tx_frames += u64::from(sent);
+        if sent > 0 {
+            self.kick_tx();
+        }
+        sent
     }
 
     /// Poke the kernel to transmit, if it asked for it.
@@ -667,6 +726,7 @@ mod tests {
             tx_kick_errors: 7,
             fill_wakeups: 8,
             stray_completions: 9,
+            held_dropped: 10,
         };
         let mut sum = one;
         sum.merge(&one);
@@ -682,6 +742,7 @@ mod tests {
                 tx_kick_errors: 14,
                 fill_wakeups: 16,
                 stray_completions: 18,
+                held_dropped: 20,
             }
         );
     }
