@@ -282,7 +282,7 @@ fn recover(c: &mut Criterion) {
                     NOW + 1,
                 )
                 .expect("renew");
-            while let None = j.push(0, l) {
+            while j.push(0, l).is_none() {
                 j.notify();
                 std::thread::yield_now();
             }

@@ -16,6 +16,8 @@ pub(super) struct Committer<'a> {
     pub since_snapshot: u64,
     pub to_snapshot: mpsc::Sender<u64>,
     pub buf: Vec<u8>,
+    /// A block of zeros for preallocating segments.
+    pub zeros: Vec<u8>,
     /// Highest ticket taken from each lane in the current batch (0 = none).
     pub popped: Vec<u64>,
 }
@@ -90,6 +92,7 @@ impl Committer<'_> {
     fn write(&mut self) -> io::Result<()> {
         let seg = &mut self.segment;
         self.j.fault(super::Op::Write)?;
+        seg.reserve(self.buf.len() as u64, &self.zeros)?;
         seg.file.write_all_at(&self.buf, seg.len)?;
         if self.j.cfg.durability == Durability::Fsync {
             self.j.fault(super::Op::Sync)?;
@@ -148,7 +151,10 @@ impl Committer<'_> {
             .j
             .fault(super::Op::Write)
             .and_then(|()| seg.file.set_len(seg.len))
-            .and_then(|()| seg.file.write_all_at(&nop, seg.len))
+            .and_then(|()| {
+                seg.allocated = seg.len;
+                seg.file.write_all_at(&nop, seg.len)
+            })
             .and_then(|()| self.j.fault(super::Op::Sync))
             .and_then(|()| seg.file.sync_data());
         match r {

@@ -243,7 +243,8 @@ pub struct Scan {
 }
 
 /// Decode the records of `body`, calling `each` for every valid one up to the first bad or
-/// incomplete record, and classify what follows (see [`Scan`]).
+/// incomplete record, and classify what follows (see [`Scan`]). Zeros after the last record
+/// are the segment's preallocated space, not damage.
 pub fn scan(body: &[u8], mut each: impl FnMut(Record)) -> Scan {
     let mut at = 0;
     loop {
@@ -252,7 +253,7 @@ pub fn scan(body: &[u8], mut each: impl FnMut(Record)) -> Scan {
                 each(rec);
                 at += used;
             }
-            Ok(None) if at == body.len() => {
+            _ if body[at..].iter().all(|&b| b == 0) => {
                 return Scan {
                     good: at,
                     ..Scan::default()
@@ -274,9 +275,11 @@ fn classify(body: &[u8], at: usize, why: &'static str) -> Scan {
             corrupt: Some((at, why)),
         }
     } else {
+        // The preallocated zeros after a torn record are not part of it.
+        let end = body.iter().rposition(|&b| b != 0).map_or(at, |i| i + 1);
         Scan {
             good: at,
-            torn: body.len() - at,
+            torn: end.max(at) - at,
             corrupt: None,
         }
     }

@@ -313,6 +313,7 @@ impl Journal {
                     since_snapshot,
                     to_snapshot,
                     buf: Vec::new(),
+                    zeros: vec![0; 1 << 20],
                     popped: vec![0; j.lanes.len()],
                 }
                 .run()
@@ -481,12 +482,42 @@ fn segments_bytes(dir: &Path, l: &Listing) -> u64 {
         .sum()
 }
 
+/// Bytes a segment is extended by, with zeros, ahead of its records.
+///
+/// WHY: an `fdatasync` after an append must also commit the new file size (an ext4 journal
+/// transaction); after an overwrite of already-written blocks it only flushes data — measured
+/// here 210-240 µs vs 133-140 µs per 64 KiB batch. So the committer writes zeros a chunk ahead
+/// and the records overwrite them; one fsync per chunk pays for the size change. Readers treat
+/// trailing zeros as free space ([`format::scan`]).
+const PREALLOCATE: u64 = 1 << 20;
+
 /// The segment being appended to.
 struct Segment {
     file: File,
     seq: u64,
     /// Bytes known good (header + committed batches); a failed write is cut back to this.
     len: u64,
+    /// File length: `len` plus the zeros written ahead ([`PREALLOCATE`]).
+    allocated: u64,
+}
+
+impl Segment {
+    /// Make sure the next `bytes` overwrite zeros already in the file.
+    fn reserve(&mut self, bytes: u64, zeros: &[u8]) -> io::Result<()> {
+        let need = self.len + bytes;
+        if need <= self.allocated {
+            return Ok(());
+        }
+        let target = need.div_ceil(PREALLOCATE) * PREALLOCATE;
+        let mut at = self.allocated.max(self.len);
+        while at < target {
+            let n = (target - at).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        self.allocated = target;
+        Ok(())
+    }
 }
 
 impl Segment {
@@ -509,6 +540,7 @@ impl Segment {
             file,
             seq,
             len: HEADER_LEN as u64,
+            allocated: HEADER_LEN as u64,
         })
     }
 }

@@ -155,8 +155,14 @@ fn scan_tells_a_torn_tail_from_damage_in_the_middle() {
 
     let torn = format::scan(&body[..body.len() - 3], |_| {});
     assert_eq!(torn.good, 4 * rec_len);
-    assert_eq!(torn.torn, rec_len - 3);
+    // Counted up to its last non-zero byte (zeros after it are preallocated space).
+    assert!(torn.torn > 0 && torn.torn <= rec_len - 3, "{torn:?}");
     assert_eq!(torn.corrupt, None);
+    // Preallocated zeros after the records are free space, not damage.
+    let mut padded = body.clone();
+    padded.resize(body.len() + 4096, 0);
+    let free = format::scan(&padded, |_| {});
+    assert_eq!((free.good, free.torn, free.corrupt), (body.len(), 0, None));
 
     let mut mid = body.clone();
     mid[rec_len + 10] ^= 0xff;
@@ -305,8 +311,13 @@ fn journal_twenty(dir: &TempDir) -> PathBuf {
 fn a_torn_tail_is_cut_off_and_counted() {
     let dir = TempDir::new("torn");
     let seg = journal_twenty(&dir);
-    let len = fs::metadata(&seg).expect("meta").len();
-    // A crash in the middle of writing a record.
+    let data = fs::read(&seg).expect("read");
+    assert!(
+        data.len() > HEADER_LEN + 20 * 30,
+        "the segment is preallocated"
+    );
+    let len = (HEADER_LEN + format::scan(&data[HEADER_LEN..], |_| {}).good) as u64;
+    // A crash in the middle of writing a record (into the preallocated zeros).
     let mut partial = Vec::new();
     format::encode_lease(
         &mut partial,
@@ -319,9 +330,9 @@ fn a_torn_tail_is_cut_off_and_counted() {
             version: 1,
         },
     );
-    let f = OpenOptions::new().append(true).open(&seg).expect("open");
+    let f = OpenOptions::new().write(true).open(&seg).expect("open");
     f.write_all_at(&partial[..partial.len() / 2], len)
-        .expect("append");
+        .expect("write");
     drop(f);
     let t = tables();
     let (j, r) = Journal::open(jcfg(&dir, 1), Arc::clone(&t), T0).expect("recovers");
