@@ -193,6 +193,16 @@ pub fn recover(
         r.snapshot = Some(path);
     }
     let from = base.unwrap_or(0);
+    if access != Access::ReadOnly {
+        // A crash between a snapshot's rename and the removal of what it replaces leaves
+        // older files behind: they are covered by the snapshot.
+        for s in listing.segments.iter().filter(|&&s| s < from) {
+            let _ = fs::remove_file(segment_path(dir, *s));
+        }
+        for s in listing.snapshots.iter().filter(|&&s| s < from) {
+            let _ = fs::remove_file(snapshot_path(dir, *s));
+        }
+    }
     let live: Vec<u64> = listing
         .segments
         .iter()
