@@ -185,35 +185,64 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
+/// What both tests need: the namespaces, a state directory (removed on drop), the server's log
+/// file and the relay's socket (UDP 67 on the client end).
+struct Bed {
+    net: VethPair,
+    state: StateDir,
+    log: PathBuf,
+    sock: UdpSocket,
+    bin: PathBuf,
+}
+
+impl Bed {
+    /// `None` when the test must skip (not root, no binary; a failure under CI).
+    fn new(test: &str) -> Option<Bed> {
+        if !require_root(test) {
+            return None;
+        }
+        let bin = xdhcp_bin(test)?;
+        let net = VethPair::new(
+            test,
+            &VethOptions {
+                srv_addr: Some(format!("{SERVER}/16")),
+                cli_addr: Some(format!("{RELAY}/16")),
+                ..VethOptions::default()
+            },
+        )
+        .expect("veth pair");
+        let state =
+            StateDir(std::env::temp_dir().join(format!("xdhcp-{test}-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(&state.0);
+        std::fs::create_dir_all(&state.0).expect("state dir");
+        let log = state.0.join("xdhcp.log");
+        let sock = net
+            .cli
+            .enter(|| UdpSocket::bind(SocketAddrV4::new(RELAY, 67)))
+            .expect("enter cli")
+            .expect("bind relay port");
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        Some(Bed {
+            net,
+            state,
+            log,
+            sock,
+            bin,
+        })
+    }
+
+    fn start(&self, how: [&Path; 2]) -> ChildGuard {
+        start(&self.net, &self.bin, how, &self.log)
+    }
+}
+
 #[test]
 fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
-    const T: &str = "crash";
-    if !require_root(T) {
-        return;
-    }
-    let Some(bin) = xdhcp_bin(T) else { return };
-    let net = VethPair::new(
-        "crash",
-        &VethOptions {
-            srv_addr: Some(format!("{SERVER}/16")),
-            cli_addr: Some(format!("{RELAY}/16")),
-            ..VethOptions::default()
-        },
-    )
-    .expect("veth pair");
-    let state = StateDir(std::env::temp_dir().join(format!("xdhcp-crash-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&state.0);
-    std::fs::create_dir_all(&state.0).expect("state dir");
-    let cfg = state.0.join("xdhcp.toml");
-    std::fs::write(&cfg, config(&state.0.join("leases"))).expect("config");
-    let log = state.0.join("xdhcp.log");
-    let sock = net
-        .cli
-        .enter(|| UdpSocket::bind(SocketAddrV4::new(RELAY, 67)))
-        .expect("enter cli")
-        .expect("bind relay port");
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
+    let Some(bed) = Bed::new("crash") else { return };
+    let cfg = bed.state.0.join("xdhcp.toml");
+    std::fs::write(&cfg, config(&bed.state.0.join("leases"))).expect("config");
+    let (sock, log) = (&bed.sock, &bed.log);
 
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -223,7 +252,7 @@ fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
     let mut seen = Seen::default();
     let mut next_client = 1u32;
     for round in 0..rounds() {
-        let mut server = start(&net, &bin, [Path::new("--config"), &cfg], &log);
+        let mut server = bed.start([Path::new("--config"), &cfg]);
         // Serve for a random while (at least until the first ACK of this life), then SIGKILL
         // in the middle of whatever it is doing.
         let life = Duration::from_millis(100 + next(&mut seed) % 700);
@@ -235,16 +264,16 @@ fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
             if let Ok(Some(status)) = server.child().try_wait() {
                 panic!(
                     "round {round}: xdhcp exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
+                    std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
-            dora_window(&sock, next_client, 32, &mut seen);
+            dora_window(sock, next_client, 32, &mut seen);
             next_client += 32;
         }
         assert!(
             seen.acked.len() > before,
             "round {round}: the restarted server acknowledged nothing; log: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         if let Ok(Some(status)) = server.child().try_wait() {
             panic!(
@@ -261,10 +290,10 @@ fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
     );
 
     // Final life: every client gets its address back.
-    let server = start(&net, &bin, [Path::new("--config"), &cfg], &log);
-    let lost = lost_leases(&sock, &seen);
+    let server = bed.start([Path::new("--config"), &cfg]);
+    let lost = lost_leases(sock, &seen);
     let out = server.stop(Duration::from_secs(5)).expect("stop");
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = std::fs::read_to_string(log).unwrap_or_default();
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged leases lost after {} kills (client, address, reply type/address): {:?}\nlog tail: {}",
@@ -282,9 +311,12 @@ fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
     );
 }
 
+/// A lease that did not come back: client, address, and the reply's type and address if any.
+type Lost = (u32, Ipv4Addr, Option<(u8, Ipv4Addr)>);
+
 /// Every client of `seen` asks for its address back (INIT-REBOOT); returns those that did not
-/// get an ACK for exactly it: (client, address, reply type and address if any).
-fn lost_leases(sock: &UdpSocket, seen: &Seen) -> Vec<(u32, Ipv4Addr, Option<(u8, Ipv4Addr)>)> {
+/// get an ACK for exactly it.
+fn lost_leases(sock: &UdpSocket, seen: &Seen) -> Vec<Lost> {
     let mut lost = Vec::new();
     let clients: Vec<(u32, Ipv4Addr)> = seen.acked.iter().map(|(&c, &a)| (c, a)).collect();
     for chunk in clients.chunks(64) {
@@ -317,50 +349,29 @@ fn lost_leases(sock: &UdpSocket, seen: &Seen) -> Vec<(u32, Ipv4Addr, Option<(u8,
 /// are journaled in `--state-dir` too, and a restart restores them.
 #[test]
 fn zero_config_mode_restores_leases_after_a_restart() {
-    const T: &str = "crash_zero_config";
-    if !require_root(T) {
+    let Some(bed) = Bed::new("crashz") else {
         return;
-    }
-    let Some(bin) = xdhcp_bin(T) else { return };
-    let net = VethPair::new(
-        "crashz",
-        &VethOptions {
-            srv_addr: Some(format!("{SERVER}/16")),
-            cli_addr: Some(format!("{RELAY}/16")),
-            ..VethOptions::default()
-        },
-    )
-    .expect("veth pair");
-    let state = StateDir(std::env::temp_dir().join(format!("xdhcp-zero-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&state.0);
-    std::fs::create_dir_all(&state.0).expect("state dir");
-    let leases = state.0.join("leases");
-    let log = state.0.join("xdhcp.log");
-    let sock = net
-        .cli
-        .enter(|| UdpSocket::bind(SocketAddrV4::new(RELAY, 67)))
-        .expect("enter cli")
-        .expect("bind relay port");
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
+    };
+    let (sock, log) = (&bed.sock, &bed.log);
+    let leases = bed.state.0.join("leases");
     let how = [Path::new("--state-dir"), leases.as_path()];
     let mut seen = Seen::default();
-    let server = start(&net, &bin, how, &log);
+    let server = bed.start(how);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut next_client = 1;
     while seen.acked.len() < 100 && Instant::now() < deadline {
-        dora_window(&sock, next_client, 32, &mut seen);
+        dora_window(sock, next_client, 32, &mut seen);
         next_client += 32;
     }
     assert!(
         seen.acked.len() >= 100,
         "zero-config served {} clients; log: {}",
         seen.acked.len(),
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
     server.stop(Duration::from_secs(5)).expect("stop");
-    let server = start(&net, &bin, how, &log);
-    let lost = lost_leases(&sock, &seen);
+    let server = bed.start(how);
+    let lost = lost_leases(sock, &seen);
     server.stop(Duration::from_secs(5)).expect("stop");
     assert!(
         lost.is_empty(),
@@ -368,7 +379,7 @@ fn zero_config_mode_restores_leases_after_a_restart() {
         lost.len(),
         seen.acked.len(),
         &lost[..lost.len().min(10)],
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
     assert!(seen.double.is_empty(), "{:?}", seen.double);
 }
