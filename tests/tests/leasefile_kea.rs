@@ -96,17 +96,7 @@ fn peak_of<R>(f: impl FnOnce() -> R) -> (R, i64) {
 
 // ------------------------------------------------------------------------ shared set-up
 
-const CONFIG: &str = r#"server_id = "10.213.0.1"
-
-[[subnet]]
-network = "10.213.0.0/16"
-ranges = ["10.213.1.0-10.213.255.254"]
-
-[[subnet]]
-network = "192.168.5.0/24"
-server_id = "192.168.5.1"
-ranges = ["192.168.5.10-192.168.5.200"]
-"#;
+const CONFIG: &str = include_str!("../../engine/tests/fixtures/leases/config.toml");
 
 fn config() -> ServerConfig {
     xdhcp::config::parse(CONFIG, Path::new("leasefile.toml")).expect("test config")

@@ -518,17 +518,8 @@ impl<R: BufRead> Iterator for IscReader<R> {
         if self.done {
             return None;
         }
-        match self.top() {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.top();
+        super::fuse(&mut self.done, step)
     }
 }
 

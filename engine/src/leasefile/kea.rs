@@ -329,17 +329,8 @@ impl<R: BufRead> Iterator for KeaReader<R> {
         if self.done {
             return None;
         }
-        match self.step() {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.step();
+        super::fuse(&mut self.done, step)
     }
 }
 

@@ -331,6 +331,22 @@ impl<R: BufRead> Iterator for Reader<R> {
     }
 }
 
+/// Iterator glue of both readers: the entry a step read, and the end after the last entry or
+/// the first I/O error (`done`).
+fn fuse(done: &mut bool, step: io::Result<Option<Entry>>) -> Option<io::Result<Entry>> {
+    match step {
+        Ok(Some(e)) => Some(Ok(e)),
+        Ok(None) => {
+            *done = true;
+            None
+        }
+        Err(e) => {
+            *done = true;
+            Some(Err(e))
+        }
+    }
+}
+
 /// The key of free records and of declines by nobody in particular: an empty option 61. No
 /// request can carry it (RFC 2132 §9.14: the option is at least two bytes, and the wire parser
 /// refuses shorter ones), and the readers never build it (they drop empty ids), so it never

@@ -19,17 +19,7 @@ const KEA_PERFDHCP: &str = include_str!("../../tests/fixtures/leases/kea-perfdhc
 const KEA_EDGE: &str = include_str!("../../tests/fixtures/leases/kea-edge.csv");
 
 /// The harness's subnet (subnet 0) and the edge cases' (subnet 1).
-const CONFIG: &str = r#"server_id = "10.213.0.1"
-
-[[subnet]]
-network = "10.213.0.0/16"
-ranges = ["10.213.1.0-10.213.255.254"]
-
-[[subnet]]
-network = "192.168.5.0/24"
-server_id = "192.168.5.1"
-ranges = ["192.168.5.10-192.168.5.200"]
-"#;
+const CONFIG: &str = include_str!("../../tests/fixtures/leases/config.toml");
 
 const HARNESS: SubnetId = SubnetId(0);
 const EDGE: SubnetId = SubnetId(1);
