@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use xdhcp::config::{Durability, ServerConfig, SubnetId};
 use xdhcp::dhcp::Stats;
 use xdhcp::journal::{Fate, Journal, JournalConfig};
-use xdhcp::lease::{BindRequest, ClientKey, LeaseTables};
+use xdhcp::lease::{BindRequest, ClientKey, LeaseInfo, LeaseTables};
 use xdhcp::worker::{DhcpHandler, FrameHandler, Tx};
 
 /// Worker batch: requests handled between two gate checks.
@@ -232,21 +232,26 @@ fn big_tables(leases: u32) -> (ServerConfig, Arc<LeaseTables>) {
     s.reservations.clear();
     let tables = Arc::new(LeaseTables::new(&cfg, 2));
     for c in 0..leases {
-        let b = c.to_be_bytes();
-        tables
-            .bind(
-                &BindRequest {
-                    client: ClientKey::from_hw(1, &[0x02, 0xdd, b[0], b[1], b[2], b[3]]),
-                    subnet: SubnetId(0),
-                    addr: Ipv4Addr::from(start + c),
-                    lease: 86_400,
-                    fixed: false,
-                },
-                NOW,
-            )
-            .expect("bind");
+        bind_client(&tables, start, c, 86_400, NOW);
     }
     (cfg, tables)
+}
+
+/// Bind client `c` to the `c`-th address from `start`.
+fn bind_client(tables: &LeaseTables, start: u32, c: u32, lease: u32, now: u64) -> LeaseInfo {
+    let b = c.to_be_bytes();
+    tables
+        .bind(
+            &BindRequest {
+                client: ClientKey::from_hw(1, &[0x02, 0xdd, b[0], b[1], b[2], b[3]]),
+                subnet: SubnetId(0),
+                addr: Ipv4Addr::from(start + c),
+                lease,
+                fixed: false,
+            },
+            now,
+        )
+        .expect("bind")
 }
 
 fn recover(c: &mut Criterion) {
@@ -269,19 +274,7 @@ fn recover(c: &mut Criterion) {
         let start = u32::from(cfg.subnets[0].ranges[0].start);
         let mut last = 0;
         for c in 0..65_536u32 {
-            let b = c.to_be_bytes();
-            let l = tables
-                .bind(
-                    &BindRequest {
-                        client: ClientKey::from_hw(1, &[0x02, 0xdd, b[0], b[1], b[2], b[3]]),
-                        subnet: SubnetId(0),
-                        addr: Ipv4Addr::from(start + c),
-                        lease: 90_000,
-                        fixed: false,
-                    },
-                    NOW + 1,
-                )
-                .expect("renew");
+            let l = bind_client(&tables, start, c, 90_000, NOW + 1);
             while j.push(0, l).is_none() {
                 j.notify();
                 std::thread::yield_now();
