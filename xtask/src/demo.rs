@@ -74,6 +74,9 @@ fn demo(bin: &Path, dir: &Path, args: &[String]) -> anyhow::Result<()> {
         .args(["netns", "exec", &srv.0])
         .arg(bin)
         .args(["run", "--iface", "srv0", "--lease-time", "600"])
+        // The demo's own lease journal, removed with the rest of its files.
+        .arg("--state-dir")
+        .arg(dir.join("state"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
