@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod compare;
 mod demo;
 mod run;
 mod setup;
@@ -44,8 +45,9 @@ enum Command {
     Test(test::Options),
     /// Real DHCP clients (dhclient, udhcpc, dhcpcd) get leases from xdhcp in throw-away namespaces.
     Demo(demo::Options),
-    /// Run the criterion benchmarks of the engine core.
-    Bench(bench::Options),
+    /// Run the criterion benchmarks of the engine core; `bench compare`: xdhcp vs Kea, dnsmasq,
+    /// ISC dhcpd side by side (root).
+    Bench(compare::BenchCmd),
     /// Crash soak: kill -9 xdhcp under load many times; every acknowledged lease must survive.
     Soak(soak::Options),
 }
@@ -59,7 +61,7 @@ fn main() -> ExitCode {
         Command::Run(opts) => run::run(&opts),
         Command::Test(opts) => test::run(&opts),
         Command::Demo(opts) => demo::run(&opts),
-        Command::Bench(opts) => bench::run(&opts),
+        Command::Bench(opts) => compare::dispatch(&opts),
         Command::Soak(opts) => soak::run(&opts),
     };
     match result {

@@ -18,6 +18,9 @@
 //! * [`socket`] — opening a queue's sockets (shared UMEM, copy/zero-copy, need_wakeup) and the
 //!   per-batch datapath `XskSocket::process`.
 //! * [`packet`] — the AF_PACKET socket behind `--io socket`.
+//! * [`port`], [`redirect`], [`batch`] — for traffic *generators* (`xdhcp-load`): one AF_XDP
+//!   socket with free-running TX and RX, a hand-assembled XDP program that redirects DHCP
+//!   frames to it, and a batched AF_PACKET fallback.
 //!
 //! Everything exported is safe to call; every `unsafe` block below states the invariant it
 //! relies on in a `// SAFETY:` comment.
@@ -26,12 +29,18 @@
     reason = "AF_XDP rings and UMEM are memory shared with the kernel; syscalls need FFI"
 )]
 
+pub mod batch;
 pub mod packet;
+pub mod port;
+pub mod redirect;
 pub(crate) mod ring;
 pub mod socket;
 pub mod sys;
 pub mod umem;
 
+pub use batch::BatchPacketSocket;
 pub use packet::{PacketSocket, RecvMeta};
+pub use port::{PortConfig, PortStats, XskPort};
+pub use redirect::{AttachMode, RedirectProgram};
 pub use socket::{BindMode, KernelStats, QueueConfig, XskError, XskSocket, XskStats, open_queue};
 pub use umem::{FrameLayout, FreeList, LayoutError};

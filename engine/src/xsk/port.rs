@@ -1,0 +1,434 @@
+//! One AF_XDP socket with its own UMEM, for programs that *originate* traffic: the load
+//! generator (`xdhcp-load`) and the echo responder that measures a link's AF_XDP ceiling.
+//!
+//! # Why not [`XskSocket`](super::XskSocket)
+//!
+//! A server's socket only ever transmits a reply to a frame it just received, so
+//! `XskSocket::process` pairs each RX frame with one TX frame and recycles both in one batch,
+//! and it shares its fill/completion rings with the other sockets of the queue. A generator
+//! transmits on its own schedule — thousands of DISCOVERs before the first OFFER comes back —
+//! and receives independently. So this port keeps TX and RX apart:
+//!
+//! * [`XskPort::send`] takes free TX frames, lets the caller write each one, publishes them in
+//!   one commit and kicks the kernel once per batch;
+//! * [`XskPort::recv`] hands each received frame to the caller and puts it straight back on the
+//!   fill ring, also once per batch.
+//!
+//! The UMEM layout is the engine's [`FrameLayout`] with one worker: the first half of the frames
+//! circulates through the fill ring, the second half are TX frames kept in a private
+//! [`FreeList`] and returned through the completion ring. The same ownership invariant as the
+//! server's holds: every frame is in exactly one place (fill ring / kernel / RX batch / free
+//! list / TX ring / completion ring), which is what makes the slices handed out sound.
+//!
+//! Rings are the engine's typed, transactional rings (`ring`): nothing is published that was
+//! not committed. Frames reach the socket only through an XDP program that redirects into an
+//! XSKMAP; [`super::redirect`] provides a minimal one for the generator's side of a link.
+
+use super::ring::{self, CompletionRing, FillRing, RxRing, TxRing};
+use super::socket::{BindMode, KernelStats, XskError};
+use super::sys;
+use super::umem::{FrameLayout, FreeList, Umem};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// Largest batch one [`XskPort::send`] or [`XskPort::recv`] call handles.
+pub const PORT_BATCH: u32 = 256;
+
+/// Parameters of an [`XskPort`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    pub ifindex: u32,
+    pub queue: u32,
+    /// UMEM frames: half receive, half transmit.
+    pub frames: u32,
+    pub frame_size: u32,
+    /// Entries of the RX and TX rings (rounded up to a power of two).
+    pub ring_size: u32,
+    pub bind: BindMode,
+}
+
+impl PortConfig {
+    /// 8192 frames of 2 KiB (16 MiB), rings of 4096: deep enough for a generator to keep
+    /// several batches in flight while the kernel transmits.
+    pub fn new(ifindex: u32, queue: u32) -> Self {
+        PortConfig {
+            ifindex,
+            queue,
+            frames: 8192,
+            frame_size: 2048,
+            ring_size: 4096,
+            bind: BindMode::Auto,
+        }
+    }
+}
+
+/// Counters of one port. Plain integers: owned by the thread driving the port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// RX descriptors outside the RX pool (never expected).
+    pub bad_desc: u64,
+    /// `send` found no free TX frame (the kernel has not completed earlier ones yet).
+    pub tx_full: u64,
+    pub tx_kicks: u64,
+    /// Kicks answered with EAGAIN/EBUSY/ENOBUFS (retried on the next call).
+    pub tx_kick_retries: u64,
+    pub tx_kick_errors: u64,
+    pub fill_wakeups: u64,
+    /// Completions naming a frame that is not a TX frame, or a double return.
+    pub stray_completions: u64,
+}
+
+/// A single AF_XDP socket with a private UMEM. See the module docs.
+pub struct XskPort {
+    umem: Umem,
+    layout: FrameLayout,
+    fill: FillRing,
+    comp: CompletionRing,
+    rx: RxRing,
+    tx: TxRing,
+    free: FreeList,
+    /// Received frames to go back on the fill ring (only non-empty if the fill ring was full).
+    refill: Vec<u64>,
+    zerocopy: bool,
+    stats: PortStats,
+    // Declared last: dropped after the rings unmap.
+    fd: OwnedFd,
+}
+
+impl std::fmt::Debug for XskPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskPort")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("zerocopy", &self.zerocopy)
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl AsFd for XskPort {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl XskPort {
+    /// Create the socket, register a fresh UMEM, map the four rings, bind to
+    /// `(ifindex, queue)` with need_wakeup, and hand the RX half of the frames to the kernel.
+    ///
+    /// # Errors
+    /// See [`XskError`]; each variant carries the fix in its message.
+    pub fn open(cfg: &PortConfig) -> Result<XskPort, XskError> {
+        let layout = FrameLayout::new(cfg.frames, cfg.frame_size, 1)?;
+        let umem = Umem::new(layout).map_err(|source| XskError::Alloc {
+            bytes: layout.bytes(),
+            source,
+        })?;
+        let ring_size = cfg.ring_size.max(64).next_power_of_two();
+        let fc_size = layout.frames().next_power_of_two();
+        let fd = sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(XskError::Socket)?;
+        let raw = fd.as_raw_fd();
+        let reg = libc::xdp_umem_reg {
+            addr: umem.base() as u64,
+            len: layout.bytes() as u64,
+            chunk_size: layout.frame_size(),
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
+        };
+        let err = |what| move |source| XskError::Ring { what, source };
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(
+            |source| match source.raw_os_error() {
+                Some(libc::EPERM | libc::ENOMEM | libc::ENOBUFS) => XskError::Memlock {
+                    bytes: layout.bytes(),
+                    limit: match sys::memlock_limit() {
+                        Ok((cur, _)) if cur == u64::MAX => "unlimited".to_owned(),
+                        Ok((cur, _)) => format!("{} KiB", cur / 1024),
+                        Err(_) => "unknown".to_owned(),
+                    },
+                    source,
+                },
+                _ => XskError::Ring {
+                    what: "UMEM registration",
+                    source,
+                },
+            },
+        )?;
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fc_size)
+            .map_err(err("fill size"))?;
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &fc_size)
+            .map_err(err("completion size"))?;
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_RX_RING, &ring_size)
+            .map_err(err("rx size"))?;
+        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_TX_RING, &ring_size)
+            .map_err(err("tx size"))?;
+        let off = ring::mmap_offsets(raw).map_err(err("mmap offsets"))?;
+        let rx = ring::map_rx(raw, &off, ring_size).map_err(err("rx mmap"))?;
+        let tx = ring::map_tx(raw, &off, ring_size).map_err(err("tx mmap"))?;
+        let mut fill = ring::map_fill(raw, &off, fc_size).map_err(err("fill mmap"))?;
+        let comp = ring::map_completion(raw, &off, fc_size).map_err(err("completion mmap"))?;
+        let flag = match cfg.bind {
+            BindMode::Auto => 0,
+            BindMode::Copy => libc::XDP_COPY,
+            BindMode::ZeroCopy => libc::XDP_ZEROCOPY,
+        };
+        let addr = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: libc::XDP_USE_NEED_WAKEUP | flag,
+            sxdp_ifindex: cfg.ifindex,
+            sxdp_queue_id: cfg.queue,
+            sxdp_shared_umem_fd: 0,
+        };
+        sys::bind(raw, &addr).map_err(|source| XskError::Bind {
+            ifindex: cfg.ifindex,
+            queue: cfg.queue,
+            mode: cfg.bind,
+            hint: match source.raw_os_error() {
+                Some(libc::EBUSY) => "; another AF_XDP socket already uses this queue",
+                Some(libc::EOPNOTSUPP) | Some(524) => "; no zero-copy support: use copy mode",
+                _ => "",
+            },
+            source,
+        })?;
+        let opts: libc::xdp_options =
+            sys::getsockopt(raw, libc::SOL_XDP, libc::XDP_OPTIONS).map_err(err("XDP_OPTIONS"))?;
+        let mut w = fill.writer(layout.rx_frames());
+        for a in layout.rx_addrs() {
+            if w.push(a).is_err() {
+                break;
+            }
+        }
+        w.commit();
+        Ok(XskPort {
+            umem,
+            layout,
+            fill,
+            comp,
+            rx,
+            tx,
+            free: FreeList::full(layout.tx_addrs(0)),
+            refill: Vec::with_capacity(PORT_BATCH as usize),
+            zerocopy: opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0,
+            stats: PortStats::default(),
+            fd,
+        })
+    }
+
+    /// The socket descriptor (to insert into an XSKMAP, or to `poll`).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Whether the kernel bound the socket in zero-copy mode.
+    pub fn zerocopy(&self) -> bool {
+        self.zerocopy
+    }
+
+    pub fn stats(&self) -> PortStats {
+        self.stats
+    }
+
+    /// TX frames available to [`send`](Self::send) right now (after reaping completions).
+    pub fn tx_free(&mut self) -> usize {
+        self.reap_completions();
+        self.free.len()
+    }
+
+    /// Frames placed on the TX ring that the kernel has not consumed yet.
+    pub fn tx_in_flight(&self) -> u32 {
+        self.tx.in_flight()
+    }
+
+    /// The kernel's counters for this socket.
+    ///
+    /// # Errors
+    /// `getsockopt` failure.
+    pub fn kernel_stats(&self) -> io::Result<KernelStats> {
+        let s: libc::xdp_statistics =
+            sys::getsockopt(self.fd(), libc::SOL_XDP, libc::XDP_STATISTICS)?;
+        Ok(KernelStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty: s.rx_fill_ring_empty_descs,
+            tx_ring_empty: s.tx_ring_empty_descs,
+        })
+    }
+
+    /// Transmit up to `max` frames: for each free TX frame call `write(frame)`, which writes a
+    /// frame into the whole-frame buffer and returns its length, or `None` to stop. All frames
+    /// written are published in one commit and the kernel is kicked once. Returns the number
+    /// queued (fewer than asked when TX frames or ring slots run out: call again later).
+    pub fn send<F>(&mut self, max: u32, mut write: F) -> u32
+    where
+        F: FnMut(&mut [u8]) -> Option<usize>,
+    {
+        self.reap_completions();
+        let max = max.min(PORT_BATCH);
+        let frame_size = self.layout.frame_size();
+        let mut tx = self.tx.writer(max);
+        while tx.remaining() > 0 {
+            let Some(frame) = self.free.pop() else {
+                self.stats.tx_full += 1;
+                break;
+            };
+            let Some(ptr) = self.umem.ptr(frame, frame_size) else {
+                let _ = self.free.push(frame);
+                break;
+            };
+            // SAFETY: `frame` came from the free list: a TX frame that is neither on the TX
+            // ring nor with the kernel (it came back through the completion ring, or was never
+            // sent), so this is the only reference to its `frame_size` bytes, which lie inside
+            // the UMEM (checked by `ptr`). The slice lives only for the `write` call.
+            let buf = unsafe { std::slice::from_raw_parts_mut(ptr, frame_size as usize) };
+            match write(buf) {
+                Some(len) if len > 0 && len <= frame_size as usize => {
+                    let d = libc::xdp_desc {
+                        addr: frame,
+                        len: len as u32,
+                        options: 0,
+                    };
+                    if tx.push(d).is_err() {
+                        let _ = self.free.push(frame);
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = self.free.push(frame);
+                    break;
+                }
+            }
+        }
+        let n = tx.commit();
+        self.stats.tx_frames += u64::from(n);
+        if n > 0 || self.tx.in_flight() > 0 {
+            self.kick_tx();
+        }
+        n
+    }
+
+    /// Receive up to `max` frames, calling `read(frame)` for each, then give the frames back to
+    /// the kernel. Returns the number received.
+    pub fn recv<F>(&mut self, max: u32, mut read: F) -> u32
+    where
+        F: FnMut(&[u8]),
+    {
+        let mut rx = self.rx.reader(max.clamp(1, PORT_BATCH));
+        let n = rx.len();
+        for desc in rx.by_ref() {
+            let chunk = self.layout.chunk(desc.addr);
+            if !self.layout.is_rx(chunk) {
+                self.stats.bad_desc += 1;
+                continue;
+            }
+            if let Some(ptr) = self.umem.ptr(desc.addr, desc.len) {
+                // SAFETY: the kernel passed this RX-pool frame to us through the RX ring and will
+                // not write it until we put it back on the fill ring (below, after the call);
+                // `desc.addr..+desc.len` lies inside one UMEM frame (checked by `ptr`).
+                let buf = unsafe { std::slice::from_raw_parts(ptr, desc.len as usize) };
+                read(buf);
+            } else {
+                self.stats.bad_desc += 1;
+            }
+            // Room for PORT_BATCH entries was reserved; a full Vec would only grow (never lose).
+            self.refill.push(chunk);
+        }
+        rx.release();
+        self.stats.rx_frames += u64::from(n);
+        self.refill_rx();
+        n
+    }
+
+    /// Give received frames back to the fill ring; wake the driver if it asked.
+    fn refill_rx(&mut self) {
+        if self.refill.is_empty() {
+            return;
+        }
+        let mut w = self.fill.writer(self.refill.len() as u32);
+        let mut n = 0;
+        for &a in &self.refill {
+            if w.push(a).is_err() {
+                break;
+            }
+            n += 1;
+        }
+        w.commit();
+        self.refill.drain(..n);
+        if n > 0 && self.fill.needs_wakeup() {
+            self.stats.fill_wakeups += 1;
+            // Errors (EAGAIN, ENETDOWN) are retried implicitly on the next batch.
+            let _ = sys::wake_rx(self.fd());
+        }
+    }
+
+    /// Move finished TX frames from the completion ring back to the free list.
+    fn reap_completions(&mut self) {
+        let mut r = self.comp.reader(u32::MAX);
+        for addr in r.by_ref() {
+            let chunk = self.layout.chunk(addr);
+            if self.layout.tx_owner(chunk) != Some(0) || self.free.push(chunk).is_err() {
+                self.stats.stray_completions += 1;
+            }
+        }
+        r.release();
+    }
+
+    /// Poke the kernel to transmit, if it asked for it (always in copy mode).
+    fn kick_tx(&mut self) {
+        if !self.tx.needs_wakeup() {
+            return;
+        }
+        match sys::kick_tx(self.fd()) {
+            Ok(()) => self.stats.tx_kicks += 1,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS) => self.stats.tx_kick_retries += 1,
+                _ => self.stats.tx_kick_errors += 1,
+            },
+        }
+    }
+
+    /// Kick the kernel for TX frames still on the ring (call when idle so they drain).
+    pub fn flush(&mut self) {
+        if self.tx.in_flight() > 0 {
+            self.kick_tx();
+        }
+        self.reap_completions();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_leave_half_the_frames_for_tx() {
+        let c = PortConfig::new(1, 0);
+        let l = FrameLayout::new(c.frames, c.frame_size, 1).expect("layout");
+        assert_eq!(l.rx_frames(), 4096);
+        assert_eq!(l.tx_per_worker(), 4096);
+    }
+
+    #[test]
+    fn open_on_missing_interface_fails_cleanly() {
+        let mut c = PortConfig::new(0, 0);
+        c.frames = 256;
+        match XskPort::open(&c) {
+            Err(XskError::Bind { source, .. }) => assert!(
+                matches!(
+                    source.raw_os_error(),
+                    Some(libc::ENODEV) | Some(libc::EINVAL)
+                ),
+                "{source}"
+            ),
+            Err(XskError::Socket(e)) if e.raw_os_error() == Some(libc::EPERM) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI must run as root: {e}"
+                );
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+}
