@@ -155,8 +155,10 @@ struct RunArgs {
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = XskMode::Auto)]
     xsk_mode: XskMode,
-    /// UMEM frames (2 KiB each) per rx queue.
-    #[arg(long, default_value_t = 4096)]
+    /// UMEM frames (2 KiB each) per rx queue: half receive, half shared out for replies. ACKs
+    /// wait in their TX frames until the journal's fsync, so at high rates with a slow disk
+    /// raise this if `io_dropped` grows.
+    #[arg(long, default_value_t = 8192)]
     umem_frames: u32,
     /// Pin worker i to the i-th usable CPU.
     #[arg(long)]

@@ -180,7 +180,7 @@ impl XskPort {
             sxdp_queue_id: cfg.queue,
             sxdp_shared_umem_fd: 0,
         };
-        sys::bind(raw, &addr).map_err(|source| XskError::Bind {
+        sys::bind_xdp(raw, &addr).map_err(|source| XskError::Bind {
             ifindex: cfg.ifindex,
             queue: cfg.queue,
             mode: cfg.bind,

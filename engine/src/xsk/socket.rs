@@ -317,7 +317,7 @@ pub fn open_queue(cfg: &QueueConfig) -> Result<Vec<XskSocket>, XskError> {
         sxdp_queue_id: cfg.queue,
         sxdp_shared_umem_fd: 0,
     };
-    sys::bind(pfd, &addr).map_err(|source| XskError::Bind {
+    sys::bind_xdp(pfd, &addr).map_err(|source| XskError::Bind {
         ifindex: cfg.ifindex,
         queue: cfg.queue,
         mode: cfg.bind,
@@ -374,7 +374,7 @@ pub fn open_queue(cfg: &QueueConfig) -> Result<Vec<XskSocket>, XskError> {
             sxdp_queue_id: cfg.queue,
             sxdp_shared_umem_fd: pfd as u32,
         };
-        sys::bind(fd.as_raw_fd(), &addr).map_err(|source| XskError::Bind {
+        sys::bind_xdp(fd.as_raw_fd(), &addr).map_err(|source| XskError::Bind {
             ifindex: cfg.ifindex,
             queue: cfg.queue,
             mode: cfg.bind,

@@ -120,6 +120,25 @@ pub(crate) fn socket(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `bind(2)` of an AF_XDP socket to its queue. The kernel frees the queue of a closed socket
+/// asynchronously (its buffer pool goes in deferred work), so a bind right after a previous
+/// socket on the same queue closed (a restart, a test's next phase) can see `EBUSY` for a
+/// moment: retried for up to half a second before it counts as "queue in use".
+pub(crate) fn bind_xdp(fd: RawFd, addr: &libc::sockaddr_xdp) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match bind(fd, addr) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// `bind(fd, &addr)` for a Pod socket address type.
 pub(crate) fn bind<T: Copy>(fd: RawFd, addr: &T) -> io::Result<()> {
     // SAFETY: `addr` is a live reference to a complete sockaddr_* structure of the family the
