@@ -113,6 +113,24 @@ impl Io {
         }
     }
 
+    /// Flush and wait (at most `limit`) until the kernel has taken every queued TX frame: at the
+    /// end of a run, frames still on a ring when the socket closes are never sent — the last
+    /// RELEASEs, which get no answer, would be lost without anyone noticing.
+    pub fn finish(&mut self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            self.flush();
+            let queued: u32 = match self {
+                Io::Xdp { ports, .. } => ports.iter().map(XskPort::tx_in_flight).sum(),
+                Io::Packet(_) => 0,
+            };
+            if queued == 0 || std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Wait up to `timeout_ms` for a frame to arrive.
     pub fn wait(&self, timeout_ms: i32) {
         let mut fds: Vec<libc::pollfd> = match self {

@@ -57,7 +57,7 @@ pub fn run(lg: &mut Generator, io: &mut Io, limits: Limits, stop: &AtomicBool) {
             io.wait(1);
         }
     }
-    io.flush();
+    io.finish(Duration::from_secs(1));
 }
 
 /// Run and summarise.
