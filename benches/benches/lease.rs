@@ -15,21 +15,26 @@
 //! * `fresh` is the pool right after start-up: never-used addresses, handed out in block order
 //!   (tables are rebuilt, untimed, before they run out).
 //!
-//! Measured (medians of two runs, the command above; 2-vCPU AMD EPYC VM shared with other
-//! builds, so +-15 % noise; 4 shards, one thread):
+//! Measured (2026-11-23, the command above; 2-vCPU AMD EPYC VM shared with other builds, so
+//! +-15 % noise; 4 shards, one thread). Before / after the index filter and batched inserts
+//! (`lease/shard.rs`) and the bind that skips re-indexing the client's own offer
+//! (`lease/table.rs`), both binaries run interleaved, medians of 3 runs:
 //!
-//! | bench                     | median      | note                                   |
-//! |---------------------------|-------------|----------------------------------------|
-//! | `lease/alloc/.../fresh`   | 293-307 ns  | never-used addresses                   |
-//! | `lease/alloc/.../empty`   | 660-691 ns  | 0.1 % in use, every address used once  |
-//! | `lease/alloc/.../full_99.9` | 578-587 ns | 99.9 % in use: 0.85x of empty        |
-//! | `lease/lookup/by_client`  | 454-466 ns  | includes the bench's own random pick   |
-//! | `lease/lookup/by_addr`    | 158-175 ns  | idem                                   |
+//! | bench                     | before      | after       | note                               |
+//! |---------------------------|-------------|-------------|------------------------------------|
+//! | `lease/alloc/.../fresh`   | 278 ns      | 170 ns      | never-used addresses               |
+//! | `lease/alloc/.../empty`   | 590 ns      | 609 ns      | 0.1 % in use, every address used once |
+//! | `lease/alloc/.../full_99.9` | 517 ns    | 482 ns      | 99.9 % in use: 0.79x of empty      |
+//! | `lease/lookup/by_client`  | 382 ns      | 394 ns      | includes the bench's own random pick |
+//! | `lease/lookup/by_addr`    | 104 ns      | 104 ns      | idem                               |
 //!
-//! Memory: 93-101 B per address (slots, index, timers, FIFOs) on the 1 M pool. The recycled
-//! cases are bound by DRAM misses (the new client's index bucket, the reused slot, the previous
-//! holder's index bucket), not by search: the full pool is no slower than the empty one, whose
-//! FIFO hands out addresses freed a million operations ago.
+//! (`empty` and `by_client` moved within the noise; a known client now reads one filter word
+//! before its bucket.)
+//!
+//! Memory: 94-102 B per address (slots, index and its filter, timers, FIFOs) on the 1 M pool.
+//! The recycled cases are bound by DRAM misses (the new client's index filter word, the reused
+//! slot, the previous holder's index bucket), not by search: the full pool is no slower than
+//! the empty one, whose FIFO hands out addresses freed a million operations ago.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;

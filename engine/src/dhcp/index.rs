@@ -8,10 +8,12 @@
 //! hand-built [`ServerConfig`] (tests, `zero_config`) that is not sorted the way the file
 //! validator sorts it.
 
+use super::optcache::OptCache;
 use crate::config::{OptionSet, ReservationKey, ServerConfig, SubnetId};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// FxHash (the rustc hasher): a multiply-rotate per word. Keys in these maps come only from the
 /// configuration; a hostile request can only *probe* them, and probe length is bounded by what
@@ -244,20 +246,55 @@ impl ReservationIndex {
 /// into the (code-ordered) entries, whose values are copied into one contiguous blob. The
 /// reply writer asks for up to a dozen codes per packet; a binary search per code was a
 /// visible share of the whole pipeline.
+///
+/// Each option is also kept *encoded* (code, length, value, split per RFC 3396) as the reply
+/// carries it, so a reply copies bytes instead of re-deriving headers per packet, and the
+/// whole code-ordered list is kept as one block for clients that send no parameter request
+/// list (one copy when it fits). Options the decision writes itself
+/// ([`is_protocol_option`](super::reply::is_protocol_option)) are never encoded: the
+/// configuration cannot duplicate or contradict them.
 #[derive(Debug)]
 pub(crate) struct OptIndex {
+    /// This index's number in the cache keys (its subnet's position).
+    id: u32,
+    /// Encoded blocks per parameter request list, shared by all subnets of a server.
+    cache: Arc<OptCache>,
     /// code -> 1 + entry index; 0 = not configured.
     slot: Box<[u8; 256]>,
-    /// (code, start in `blob`, length), in code order.
-    entries: Vec<(u8, u32, u32)>,
+    entries: Vec<OptEntry>,
+    /// The values, in code order.
     blob: Box<[u8]>,
+    /// The sendable options encoded, in code order: `all_encoded` is this whole blob.
+    encoded: Box<[u8]>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OptEntry {
+    code: u8,
+    /// Value: start in `blob`, length.
+    value: (u32, u32),
+    /// Encoded option: start in `encoded`, length (0 for protocol options: never sent).
+    enc: (u32, u32),
+}
+
+fn range(blob: &[u8], (start, len): (u32, u32)) -> &[u8] {
+    let start = start as usize;
+    blob.get(start..start + len as usize).unwrap_or(&[])
 }
 
 impl OptIndex {
+    /// An index without a block cache.
+    #[cfg(test)]
     pub(crate) fn new(set: &OptionSet) -> Self {
+        Self::with_cache(set, Arc::new(OptCache::new(0)), 0)
+    }
+
+    /// The index of `set`, caching blocks in `cache` under `id`.
+    pub(crate) fn with_cache(set: &OptionSet, cache: Arc<OptCache>, id: u32) -> Self {
         let mut slot = Box::new([0u8; 256]);
         let mut entries = Vec::new();
         let mut blob = Vec::new();
+        let mut encoded = Vec::new();
         for (code, value) in set.iter() {
             // At most 255 distinct codes exist (0 and 255 are not options): the index fits.
             let Ok(i) = u8::try_from(entries.len() + 1) else {
@@ -267,33 +304,72 @@ impl OptIndex {
             else {
                 break;
             };
+            let enc_start = encoded.len();
+            if !super::reply::is_protocol_option(code) {
+                crate::wire::encode_option(&mut encoded, code, value);
+            }
+            let (Ok(enc_start), Ok(enc_len)) = (
+                u32::try_from(enc_start),
+                u32::try_from(encoded.len() - enc_start),
+            ) else {
+                encoded.truncate(enc_start);
+                break;
+            };
             slot[usize::from(code)] = i;
-            entries.push((code, start, len));
+            entries.push(OptEntry {
+                code,
+                value: (start, len),
+                enc: (enc_start, enc_len),
+            });
             blob.extend_from_slice(value);
         }
         OptIndex {
+            id,
+            cache,
             slot,
             entries,
             blob: blob.into_boxed_slice(),
+            encoded: encoded.into_boxed_slice(),
         }
     }
 
-    fn value(&self, e: &(u8, u32, u32)) -> &[u8] {
-        let start = e.1 as usize;
-        self.blob.get(start..start + e.2 as usize).unwrap_or(&[])
+    #[inline]
+    fn entry(&self, code: u8) -> Option<&OptEntry> {
+        let i = usize::from(self.slot[usize::from(code)]);
+        self.entries.get(i.checked_sub(1)?)
     }
 
     /// The value configured for `code`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn get(&self, code: u8) -> Option<&[u8]> {
-        let i = usize::from(self.slot[usize::from(code)]);
-        let e = self.entries.get(i.checked_sub(1)?)?;
-        Some(self.value(e))
+        self.entry(code).map(|e| range(&self.blob, e.value))
+    }
+
+    /// Option `code` encoded for a reply; `None` when not configured or a protocol option.
+    #[inline]
+    pub(crate) fn encoded(&self, code: u8) -> Option<&[u8]> {
+        self.entry(code)
+            .filter(|e| e.enc.1 != 0)
+            .map(|e| range(&self.encoded, e.enc))
+    }
+
+    /// Every sendable option encoded, in code order.
+    #[inline]
+    pub(crate) fn all_encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The block cache and this index's key in it.
+    #[inline]
+    pub(crate) fn cache(&self) -> (&OptCache, u32) {
+        (&self.cache, self.id)
     }
 
     /// All options in code order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
-        self.entries.iter().map(|e| (e.0, self.value(e)))
+        self.entries
+            .iter()
+            .map(|e| (e.code, range(&self.blob, e.value)))
     }
 }
 
@@ -318,6 +394,11 @@ pub(crate) struct SubnetIndex {
 
 impl SubnetIndex {
     pub(crate) fn new(config: &ServerConfig) -> Self {
+        Self::with_cache_entries(config, super::optcache::DEFAULT_ENTRIES)
+    }
+
+    /// As [`Self::new`], with an option block cache of `cache_entries` entries (0: none).
+    pub(crate) fn with_cache_entries(config: &ServerConfig, cache_entries: usize) -> Self {
         let n = config.subnets.len();
         let valid = |id: SubnetId| (id.0 as usize) < n && config.subnets[id.0 as usize].id == id;
         let mut links = FxMap::default();
@@ -350,10 +431,12 @@ impl SubnetIndex {
             .map(|s| ReservationIndex::new(&s.reservations))
             .collect();
         let any_reservations = reservations.iter().any(|r| !r.is_empty());
+        let cache = Arc::new(OptCache::new(cache_entries));
         let options = config
             .subnets
             .iter()
-            .map(|s| OptIndex::new(&s.options))
+            .enumerate()
+            .map(|(i, s)| OptIndex::with_cache(&s.options, Arc::clone(&cache), i as u32))
             .collect();
         let mut server_ids: Vec<u32> = config
             .subnets
@@ -515,11 +598,28 @@ mod tests {
         set.set(1, vec![255, 255, 255, 0]);
         set.set(254, vec![]);
         set.set(119, vec![7; 300]);
+        set.set(crate::wire::opt::LEASE_TIME, vec![0, 0, 1, 0]);
         let ix = OptIndex::new(&set);
+        let mut all = Vec::new();
         for code in 0..=255u8 {
             assert_eq!(ix.get(code), set.get(code), "code {code}");
+            // Encoded as the writer writes it, except the options the decision owns.
+            let want = set
+                .get(code)
+                .filter(|_| !super::super::reply::is_protocol_option(code))
+                .map(|v| {
+                    let mut e = Vec::new();
+                    crate::wire::encode_option(&mut e, code, v);
+                    e
+                });
+            assert_eq!(ix.encoded(code), want.as_deref(), "code {code}");
+            all.extend(want.unwrap_or_default());
         }
         assert!(ix.iter().eq(set.iter()));
+        assert_eq!(ix.encoded(crate::wire::opt::LEASE_TIME), None);
+        // 119 (300 bytes) is split in two instances (RFC 3396).
+        assert_eq!(ix.encoded(119).map(<[u8]>::len), Some(300 + 4));
+        assert_eq!(ix.all_encoded(), &all[..]);
     }
 
     #[test]

@@ -71,6 +71,7 @@
 mod destination;
 mod facts;
 mod index;
+mod optcache;
 mod reply;
 mod server;
 mod stats;

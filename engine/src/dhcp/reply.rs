@@ -281,6 +281,15 @@ impl CodeSet {
     }
 }
 
+/// Where one configured option's bytes come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A reservation's value, encoded while written.
+    Value(&'a [u8]),
+    /// The subnet's option, encoded once in advance ([`OptIndex::encoded`]).
+    Encoded(&'a [u8]),
+}
+
 /// Write the configured options (reservation first, then subnet) the client gets.
 fn put_configured(
     w: &mut ReplyWriter<'_>,
@@ -290,25 +299,76 @@ fn put_configured(
     tail: usize,
 ) {
     let host = host.filter(|h| !h.is_empty());
-    let lookup = |code: u8| -> Option<&[u8]> {
-        if is_protocol_option(code) {
-            return None;
+    let lookup = |code: u8| -> Option<Source<'_>> {
+        if let Some(v) = host.and_then(|h| h.get(code)) {
+            return (!is_protocol_option(code)).then_some(Source::Value(v));
         }
-        match host.and_then(|h| h.get(code)) {
-            Some(v) => Some(v),
-            None => subnet.get(code),
-        }
+        // Protocol options are never encoded into the subnet's table.
+        subnet.encoded(code).map(Source::Encoded)
     };
-    let put = |w: &mut ReplyWriter<'_>, code: u8, value: &[u8]| {
+    let put = |w: &mut ReplyWriter<'_>, code: u8, src: Source<'_>| {
         // Best effort: an option that does not fit (with the echo still to come) is left out.
-        if encoded_len(value.len()) + tail <= w.remaining() {
-            // Cannot fail: the size was checked against `remaining` just above.
-            let _ = w.option(code, value);
+        // Neither write can fail: the size was checked against `remaining` just before.
+        match src {
+            Source::Value(v) => {
+                if encoded_len(v.len()) + tail <= w.remaining() {
+                    let _ = w.option(code, v);
+                }
+            }
+            Source::Encoded(e) => {
+                if e.len() + tail <= w.remaining() {
+                    let _ = w.option_encoded(e);
+                }
+            }
         }
     };
     let mut sent = CodeSet::default();
 
     match facts.prl {
+        Some(prl) if host.is_none() && prl.contiguous().is_some() => {
+            // The usual case, the general one below specialised: one list, no reservation
+            // options, so every value is the subnet's pre-encoded option (same order, same
+            // RFC 3442 rule, same best effort), and the result depends on (subnet, list) alone:
+            // it is taken from the block cache when it fits whole (see `optcache`).
+            let list = prl.contiguous().unwrap_or(&[]);
+            let (cache, id) = subnet.cache();
+            let room = w.remaining().saturating_sub(tail);
+            if w.options_with(|dst| cache.get(id, list, room, dst))
+                .is_some()
+            {
+                return;
+            }
+            let mark = w.mark();
+            let mut complete = true;
+            let mut put = |w: &mut ReplyWriter<'_>, e: &[u8]| {
+                if e.len() + tail <= w.remaining() {
+                    // Cannot fail: the size was checked just above.
+                    let _ = w.option_encoded(e);
+                } else {
+                    complete = false;
+                }
+            };
+            let route = subnet
+                .encoded(opt::CLASSLESS_STATIC_ROUTE)
+                .filter(|_| list.contains(&opt::CLASSLESS_STATIC_ROUTE));
+            for &code in list {
+                if code == opt::ROUTER
+                    && let Some(r) = route
+                    && sent.insert(opt::CLASSLESS_STATIC_ROUTE)
+                {
+                    put(w, r);
+                }
+                if let Some(e) = subnet.encoded(code)
+                    && sent.insert(code)
+                {
+                    put(w, e);
+                }
+            }
+            // Only a block that nothing was left out of is the list's whole answer.
+            if complete {
+                cache.put(id, list, w.options_since(mark));
+            }
+        }
         Some(prl) => {
             // The list as one slice: the usual single instance borrowed, a split one (RFC 3396)
             // joined on the stack. A list has at most 254 distinct codes; longer (hostile)
@@ -346,6 +406,21 @@ fn put_configured(
                 }
             }
         }
+        None if host.is_none() => {
+            // No list and no reservation options: the subnet's whole block, encoded in code
+            // order in advance, in one copy when it fits (the usual case); otherwise option by
+            // option, exactly as below.
+            let all = subnet.all_encoded();
+            if all.len() + tail <= w.remaining() {
+                let _ = w.option_encoded(all);
+            } else {
+                for (code, _) in subnet.iter() {
+                    if let Some(v) = lookup(code) {
+                        put(w, code, v);
+                    }
+                }
+            }
+        }
         None => {
             // No list: every configured option, merged in code order, reservation values
             // replacing the subnet's for the same code.
@@ -367,11 +442,11 @@ fn put_configured(
                         }
                     }
                 };
-                if let Some((code, value)) = next
-                    && !is_protocol_option(code)
+                if let Some((code, _)) = next
+                    && let Some(v) = lookup(code)
                     && sent.insert(code)
                 {
-                    put(w, code, value);
+                    put(w, code, v);
                 }
             }
         }

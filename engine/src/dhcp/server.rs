@@ -129,6 +129,20 @@ impl Server {
         }
     }
 
+    /// As [`Self::new`], without the option block cache (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn without_option_cache(
+        config: Arc<ServerConfig>,
+        leases: Arc<LeaseTables>,
+    ) -> Self {
+        let index = SubnetIndex::with_cache_entries(&config, 0);
+        Server {
+            config,
+            leases,
+            index,
+        }
+    }
+
     /// The configuration this server answers with.
     pub fn config(&self) -> &ServerConfig {
         &self.config

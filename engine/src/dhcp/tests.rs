@@ -1232,3 +1232,116 @@ fn hand_built_config_without_reservations_or_links() {
     let a = env.dora(MAC_RESERVED, &direct());
     assert!(a.octets()[3] >= 100);
 }
+
+/// The option block cache (`optcache`) must not change a single byte: random parameter request
+/// lists (with protocol codes, unknown codes, repetitions, 121 around 3), maximum message
+/// sizes and option 82 echoes of random size (which take room from the configured options),
+/// on a small subnet, a relayed one and one whose options cannot all fit, each frame twice
+/// (the second is a cache hit), against a server without the cache.
+mod option_cache {
+    use super::*;
+    use crate::lease::LeaseTables;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn code() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            Just(1u8),
+            Just(3),
+            Just(6),
+            Just(15),
+            Just(121),
+            Just(51),
+            Just(54),
+            Just(82),
+            160u8..182,
+            any::<u8>(),
+        ]
+    }
+
+    fn inform(kind: usize, prl: &[u8], mms: Option<u16>, circuit: usize) -> Vec<u8> {
+        let mut m = request(MessageType::Inform, mac(7));
+        let (ci, path) = match kind {
+            0 => (
+                ip(10, 0, 0, 7),
+                Path::Unicast {
+                    from: ip(10, 0, 0, 7),
+                    to: LAN_SID,
+                },
+            ),
+            1 => (
+                ip(10, 6, 0, 7),
+                Path::Unicast {
+                    from: ip(10, 6, 0, 7),
+                    to: RELAY_SID,
+                },
+            ),
+            _ => {
+                // Relayed into the subnet with too many options (2) or the relayed one (3).
+                let (giaddr, ci) = if kind == 2 {
+                    (ip(10, 6, 0, 1), ip(10, 6, 0, 7))
+                } else {
+                    (GIADDR, ip(10, 1, 0, 7))
+                };
+                m.set_giaddr(giaddr);
+                m.opts_mut()
+                    .insert(relay_info(vec![relay::RelayInfo::AgentCircuitId(
+                        vec![b'c'; circuit],
+                    )]));
+                (ci, Path::Relay(giaddr))
+            }
+        };
+        m.set_ciaddr(ci);
+        m.opts_mut().insert(DhcpOption::ParameterRequestList(
+            prl.iter().map(|&c| OptionCode::from(c)).collect(),
+        ));
+        if let Some(s) = mms {
+            m.opts_mut().insert(DhcpOption::MaxMessageSize(s));
+        }
+        frame_of(&m, &path)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn cached_replies_are_byte_identical(
+            cases in prop::collection::vec(
+                (
+                    0usize..4,
+                    prop::collection::vec(code(), 0..40),
+                    prop::option::of(576u16..1600),
+                    1usize..200,
+                ),
+                1..10,
+            )
+        ) {
+            let cfg = config();
+            let cached = Server::new(
+                Arc::new(cfg.clone()),
+                Arc::new(LeaseTables::new(&cfg, 1)),
+            );
+            let plain = Server::without_option_cache(
+                Arc::new(cfg.clone()),
+                Arc::new(LeaseTables::new(&cfg, 1)),
+            );
+            let link = Link { mac: SERVER_MAC, addr: LAN_SID };
+            let (mut sa, mut sb) = (Stats::default(), Stats::default());
+            let (mut ta, mut tb) = (vec![0u8; 2048], vec![0u8; 2048]);
+            for (kind, prl, mms, circuit) in &cases {
+                // The same list with plenty of room first (so its block is cached), then with
+                // the drawn limits, then with the least room: hits must respect the room.
+                for (mms, circuit) in [(Some(1500), 1), (*mms, *circuit), (None, 250)] {
+                let f = inform(*kind, prl, mms, circuit);
+                for _ in 0..2 {
+                    let va = cached.handle(&f, &mut ta, &link, T0, &mut sa);
+                    let vb = plain.handle(&f, &mut tb, &link, T0, &mut sb);
+                    prop_assert_eq!(va, vb);
+                    if let Verdict::Reply { len, .. } = va {
+                        prop_assert_eq!(&ta[..len], &tb[..len]);
+                    }
+                }
+                }
+            }
+        }
+    }
+}

@@ -29,10 +29,14 @@
 //!
 //! # Cost per operation
 //!
-//! A new client's offer + bind touches: its shard (cache-hot on its worker), one index bucket
-//! (one miss: tag and slot share 8 bytes), one slot (one miss; never-used slots are taken in
-//! address order, so mostly hot), and, when a freed address is reused, the previous holder's
-//! index bucket. Timers for offer holds are appended to a wheel bucket. Nothing scans.
+//! A new client's offer + bind touches: its shard (cache-hot on its worker), one word of the
+//! shard's index filter (the client is absent, so the bucket array is not read), one slot (one
+//! miss; never-used slots are taken in address order, so mostly hot), and the insertion of its
+//! index entry, batched with other new clients' so the bucket misses overlap (`shard.rs`). The
+//! REQUEST that follows finds its slot by address and, when the slot is already the client's
+//! offered lease, does not touch the index at all. When a freed address is reused, the previous
+//! holder's index bucket is touched too. Timers for offer holds are appended to a wheel bucket.
+//! Nothing scans.
 
 use super::shard::{Index, Shard, recycled_valid};
 use super::space::{
@@ -147,7 +151,11 @@ impl LeaseTables {
     /// The shard that owns `client`: `client.hash64() % shards`. The datapath steers a client
     /// to the worker of this shard so that shard locks stay uncontended.
     pub fn shard_of(&self, client: &ClientKey) -> usize {
-        (client.hash64() % self.shards.len() as u64) as usize
+        match self.shards.len() {
+            // One shard (a single worker): nothing to hash.
+            1 => 0,
+            n => (client.hash64() % n as u64) as usize,
+        }
     }
 
     /// Ranges of the configuration that were left out (see [`Self::new`]).
@@ -1041,7 +1049,7 @@ impl LeaseTables {
         now: Secs,
     ) -> Result<LeaseInfo, LeaseError> {
         let key = &req.client;
-        let g = lock(self.space.cell(slot));
+        let mut g = lock(self.space.cell(slot));
         let sl = *g;
         let subnet = sl.subnet;
         if subnet != req.subnet.0
@@ -1063,6 +1071,15 @@ impl LeaseTables {
         if sl.state == st::FREE && !self.space.unpristine(slot) {
             return Err(LeaseError::TakenByOther);
         }
+        if mine {
+            // The usual REQUEST after our OFFER: the slot already is the client's offered or
+            // bound lease in this subnet, so it is indexed and, by the invariant every
+            // `index_as_current` keeps, the client's only held lease there. Re-indexing would
+            // change nothing but cost a probe of the client's index bucket, which is cold by
+            // the time the REQUEST arrives (a cache miss per lease on a large table).
+            self.assign(ctx, &mut g, slot, key, st::BOUND, deadline(now, req.lease));
+            return Ok(self.info(&g));
+        }
         Ok(self.finish_new(
             ctx,
             g,
@@ -1073,5 +1090,60 @@ impl LeaseTables {
             deadline(now, req.lease),
             now,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{bind, client, config, ip, subnet};
+    use super::*;
+
+    /// The REQUEST for the client's own offer skips re-indexing (`bind_in`): the client stays
+    /// indexed exactly once, on the bound address, and a bind elsewhere in the subnet still
+    /// releases the old lease through `index_as_current`.
+    #[test]
+    fn binding_the_own_offer_keeps_exactly_one_indexed_lease() {
+        let t = LeaseTables::new(
+            &config(vec![subnet(
+                0,
+                "10.0.0.0",
+                24,
+                &[("10.0.0.1", "10.0.0.99")],
+            )]),
+            1,
+        );
+        let now = 1_000_000;
+        let c = client(7);
+        let req = OfferRequest {
+            client: c,
+            subnets: &[SubnetId(0)],
+            requested: None,
+            fixed: None,
+            hold: 30,
+        };
+        let a = t.offer(&req, now).expect("offer").addr;
+        let offered = t.by_addr(a).expect("offered");
+        let bound = bind(&t, 7, a, 3600, now).expect("bind own offer");
+        assert_eq!(bound.state, LeaseState::Bound);
+        assert_eq!(
+            bound.version,
+            offered.version + 1,
+            "every change bumps the version"
+        );
+        assert_eq!(t.indexed(), 1);
+        assert_eq!(t.by_client(&c, SubnetId(0)).map(|l| l.addr), Some(a));
+        // Renewal: still the own lease, still one entry.
+        let renewed = bind(&t, 7, a, 7200, now + 10).expect("renew");
+        assert_eq!(renewed.version, bound.version + 1);
+        assert_eq!(t.indexed(), 1);
+        // Another free address of the subnet: the old lease is released (one per subnet).
+        let b = ip("10.0.0.50");
+        assert_ne!(a, b);
+        bind(&t, 7, b, 3600, now + 20).expect("bind elsewhere");
+        assert_eq!(t.by_client(&c, SubnetId(0)).map(|l| l.addr), Some(b));
+        assert_eq!(t.by_addr(a).map(|l| l.state), Some(LeaseState::Released));
+        assert_eq!(t.indexed(), 1);
+        // And the offer path finds the bound lease again (current address first).
+        assert_eq!(t.offer(&req, now + 30).map(|l| l.addr), Ok(b));
     }
 }

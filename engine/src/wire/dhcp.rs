@@ -795,6 +795,10 @@ impl<'a> OptRef<'a> {
         if self.len() != N {
             return None;
         }
+        // The usual single instance: a direct read, no walk over the fragments.
+        if let Some(v) = self.contiguous() {
+            return v.try_into().ok();
+        }
         let mut out = [0u8; N];
         (self.copy_into(&mut out).len() == N).then_some(out)
     }

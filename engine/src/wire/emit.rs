@@ -95,6 +95,24 @@ impl BootpReply<'static> {
     }
 }
 
+/// Append option `code` with `value` to `out` exactly as [`ReplyWriter::option`] writes it
+/// (split into consecutive instances past 255 bytes, RFC 3396 §5; nothing for PAD and END),
+/// for [`ReplyWriter::option_encoded`].
+pub(crate) fn encode_option(out: &mut Vec<u8>, code: u8, value: &[u8]) {
+    if code == opt::PAD || code == opt::END {
+        return;
+    }
+    let mut chunks = value.chunks(MAX_OPTION_CHUNK);
+    // An empty value is still one instance with length 0.
+    let first = chunks.next().unwrap_or(&[]);
+    for chunk in core::iter::once(first).chain(chunks) {
+        out.push(code);
+        // chunks of at most 255 bytes.
+        out.push(u8::try_from(chunk.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(chunk);
+    }
+}
+
 /// Writes one reply frame into a TX buffer. See the module docs.
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
@@ -175,12 +193,17 @@ impl<'b> ReplyWriter<'b> {
         f[field::SIADDR].copy_from_slice(&r.siaddr.octets());
         f[field::GIADDR].copy_from_slice(&r.giaddr.octets());
         f[field::CHADDR].copy_from_slice(&r.chaddr);
+        // Both names are usually empty: then only the zero fill (no general copy).
         let sname = &mut f[field::SNAME];
         sname.fill(0);
-        sname[..r.sname.len()].copy_from_slice(r.sname);
+        if !r.sname.is_empty() {
+            sname[..r.sname.len()].copy_from_slice(r.sname);
+        }
         let file = &mut f[field::FILE];
         file.fill(0);
-        file[..r.file.len()].copy_from_slice(r.file);
+        if !r.file.is_empty() {
+            file[..r.file.len()].copy_from_slice(r.file);
+        }
         Ok(())
     }
 
@@ -249,12 +272,80 @@ impl<'b> ReplyWriter<'b> {
         })
     }
 
+    /// Append options already encoded by [`encode_option`] (one or several, whole): the
+    /// configured options of a subnet are encoded once and copied into every reply, which
+    /// saves re-deriving their headers and RFC 3396 split per packet.
+    ///
+    /// # Errors
+    /// [`EmitError::NoRoom`]; nothing is written then.
+    pub(crate) fn option_encoded(&mut self, encoded: &[u8]) -> Result<(), EmitError> {
+        let at = self.pos;
+        // + 1: END must still fit after these options.
+        if at + encoded.len() + 1 > self.end() {
+            return Err(EmitError::NoRoom);
+        }
+        self.buf
+            .get_mut(at..at + encoded.len())
+            .ok_or(EmitError::NoRoom)?
+            .copy_from_slice(encoded);
+        self.pos = at + encoded.len();
+        Ok(())
+    }
+
+    /// Append an option whose value has a size known at compile time (at most 255 bytes):
+    /// the fixed-size fields every reply carries (message type, server identifier, timers)
+    /// are written with constant-size stores instead of a general copy.
+    fn option_array<const N: usize>(&mut self, code: u8, v: [u8; N]) -> Result<(), EmitError> {
+        const { assert!(N <= MAX_OPTION_CHUNK) };
+        if code == opt::PAD || code == opt::END {
+            return Ok(());
+        }
+        let at = self.pos;
+        // + 1: END must still fit after this option.
+        if at + 2 + N + 1 > self.end() {
+            return Err(EmitError::NoRoom);
+        }
+        let out = self.buf.get_mut(at..at + 2 + N).ok_or(EmitError::NoRoom)?;
+        out[0] = code;
+        out[1] = N as u8;
+        out[2..].copy_from_slice(&v);
+        self.pos = at + 2 + N;
+        Ok(())
+    }
+
+    /// Let `fill` write whole, already encoded options straight into the frame: it gets the
+    /// bytes still available for options and returns how many it filled, or `None` to write
+    /// nothing (whatever it put in the buffer is then not part of the reply).
+    pub(crate) fn options_with(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Option<usize> {
+        let at = self.pos;
+        let room = self.remaining();
+        let n = fill(self.buf.get_mut(at..at + room)?)?;
+        if n > room {
+            return None;
+        }
+        self.pos = at + n;
+        Some(n)
+    }
+
+    /// Where the next option will be written, for [`Self::options_since`].
+    pub(crate) fn mark(&self) -> usize {
+        self.pos
+    }
+
+    /// The option bytes written since `mark`.
+    pub(crate) fn options_since(&self, mark: usize) -> &[u8] {
+        self.buf.get(mark..self.pos).unwrap_or(&[])
+    }
+
     /// Append a one-byte option.
     ///
     /// # Errors
     /// [`EmitError::NoRoom`].
     pub fn option_u8(&mut self, code: u8, v: u8) -> Result<(), EmitError> {
-        self.option(code, &[v])
+        self.option_array(code, [v])
     }
 
     /// Append a 16-bit option (network byte order).
@@ -262,7 +353,7 @@ impl<'b> ReplyWriter<'b> {
     /// # Errors
     /// [`EmitError::NoRoom`].
     pub fn option_u16(&mut self, code: u8, v: u16) -> Result<(), EmitError> {
-        self.option(code, &v.to_be_bytes())
+        self.option_array(code, v.to_be_bytes())
     }
 
     /// Append a 32-bit option (network byte order), e.g. lease, T1 and T2 times.
@@ -270,7 +361,7 @@ impl<'b> ReplyWriter<'b> {
     /// # Errors
     /// [`EmitError::NoRoom`].
     pub fn option_u32(&mut self, code: u8, v: u32) -> Result<(), EmitError> {
-        self.option(code, &v.to_be_bytes())
+        self.option_array(code, v.to_be_bytes())
     }
 
     /// Append an address option (e.g. subnet mask, server identifier).
@@ -278,7 +369,7 @@ impl<'b> ReplyWriter<'b> {
     /// # Errors
     /// [`EmitError::NoRoom`].
     pub fn option_ipv4(&mut self, code: u8, v: Ipv4Addr) -> Result<(), EmitError> {
-        self.option(code, &v.octets())
+        self.option_array(code, v.octets())
     }
 
     /// Append an address-list option (routers, DNS servers, ...), split past 255 bytes.

@@ -1032,6 +1032,51 @@ fn emit_honours_max_message_size() {
 }
 
 #[test]
+fn encoded_options_are_written_like_option() {
+    // Lengths around the RFC 3396 split points, written both ways into identical writers.
+    for len in [0usize, 1, 4, 254, 255, 256, 510, 511, 700] {
+        let value: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut a = [0u8; 2000];
+        let mut b = [0u8; 2000];
+        let mut wa = ReplyWriter::new(&mut a, &headers(VlanTags::NONE)).unwrap();
+        let mut wb = ReplyWriter::new(&mut b, &headers(VlanTags::NONE)).unwrap();
+        wa.limit(1500);
+        wb.limit(1500);
+        let mut enc = Vec::new();
+        encode_option(&mut enc, 119, &value);
+        assert_eq!(enc.len(), 2 * len.div_ceil(255).max(1) + len, "{len}");
+        wa.option(119, &value).unwrap();
+        wb.option_encoded(&enc).unwrap();
+        assert_eq!(wa.remaining(), wb.remaining(), "{len}");
+        let (na, nb) = (wa.finish().unwrap(), wb.finish().unwrap());
+        assert_eq!(a[..na], b[..nb], "{len}");
+    }
+    // PAD and END are framing, not options: nothing is encoded.
+    let mut enc = Vec::new();
+    encode_option(&mut enc, opt::PAD, &[1]);
+    encode_option(&mut enc, opt::END, &[1]);
+    assert!(enc.is_empty());
+    // Too big for what is left: refused whole, nothing written.
+    let mut buf = [0u8; 2000];
+    let mut w = ReplyWriter::new(&mut buf, &headers(VlanTags::NONE)).unwrap();
+    let before = w.remaining();
+    let encoded = |len: usize| {
+        let mut e = Vec::new();
+        encode_option(&mut e, 200, &vec![7; len]);
+        e
+    };
+    let fits = (0..before)
+        .rev()
+        .find(|&len| encoded(len).len() <= before)
+        .unwrap();
+    assert!(encoded(fits + 1).len() > before);
+    assert_eq!(w.option_encoded(&encoded(fits + 1)), Err(EmitError::NoRoom));
+    assert_eq!(w.remaining(), before);
+    w.option_encoded(&encoded(fits)).unwrap();
+    assert_eq!(w.remaining(), before - encoded(fits).len());
+}
+
+#[test]
 fn emit_limit_set_after_options_is_enforced() {
     let mut buf = [0u8; 2000];
     let mut w = ReplyWriter::new(&mut buf, &headers(VlanTags::NONE)).unwrap();
@@ -1219,6 +1264,35 @@ fn checksum_edge_cases() {
         checksum::sum(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
         0xddf2
     );
+}
+
+#[test]
+fn checksum_matches_the_bytewise_reference_on_random_data() {
+    // The fast sum reads 32-byte blocks, then 4-, 2- and 1-byte tails in little-endian order;
+    // every length 0..=300 crosses each tail combination and offsets 0..8 misalign the start.
+    let mut rng = Rng(0x1071_2026);
+    let mut buf = [0u8; 320];
+    for len in 0..=300usize {
+        for b in buf.iter_mut() {
+            *b = rng.next_u64() as u8;
+        }
+        let off = rng.below(8);
+        let data = &buf[off..off + len];
+        assert_eq!(
+            checksum::finish(checksum::sum(0, data)),
+            inet_checksum(&[data]),
+            "len {len} off {off}"
+        );
+        // Chained: the sum of an even-length head carried into the tail as `initial` equals
+        // the sum over the whole (the pseudo-header is summed this way).
+        let split = (rng.below(len + 1)) & !1;
+        let (head, tail) = data.split_at(split);
+        assert_eq!(
+            checksum::finish(checksum::sum(checksum::sum(0, head), tail)),
+            inet_checksum(&[data]),
+            "len {len} split {split}"
+        );
+    }
 }
 
 #[test]

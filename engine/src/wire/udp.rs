@@ -39,11 +39,12 @@ fn be16(b: &[u8]) -> u16 {
 }
 
 /// RFC 768 pseudo-header sum: source, destination, zero + protocol, UDP length.
+/// Unfolded (below 2^19), to be passed as the `initial` value of [`checksum::sum`].
 fn pseudo_header_sum(ip_src: [u8; 4], ip_dst: [u8; 4], udp_len: u16) -> u32 {
-    let mut s = checksum::sum(0, &ip_src);
-    s = checksum::sum(s, &ip_dst);
-    s = checksum::sum(s, &[0, ipv4::PROTO_UDP]);
-    checksum::sum(s, &udp_len.to_be_bytes())
+    let words = |a: [u8; 4]| {
+        u32::from(u16::from_be_bytes([a[0], a[1]])) + u32::from(u16::from_be_bytes([a[2], a[3]]))
+    };
+    words(ip_src) + words(ip_dst) + u32::from(ipv4::PROTO_UDP) + u32::from(udp_len)
 }
 
 /// Validate the UDP header at the start of `l4` (the IPv4 payload) and return it with the

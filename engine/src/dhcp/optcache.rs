@@ -1,0 +1,269 @@
+//! A lock-free cache of encoded option blocks: (subnet, parameter request list) -> the bytes
+//! of the configured options a reply carries.
+//!
+//! WHY: the configured options of a reply depend only on the subnet's options and on the
+//! client's parameter request list (option 55), and a population of clients sends a handful of
+//! distinct lists (one per operating system / DHCP client). Walking the list, looking each code
+//! up and copying each option costs several hundred instructions per packet; copying one
+//! cached block costs a few dozen. The decision shares one `Server` between worker cores, so
+//! the cache must be shared too, without a lock on the packet path and without `unsafe`.
+//!
+//! HOW: a fixed table of entries, each guarded by a sequence counter (a seqlock made of
+//! atomics only, so it is plain safe Rust): a writer makes the counter odd, stores the key and
+//! the block, and makes it even again; a reader copies the block out and keeps it only if the
+//! counter was even and unchanged around the copy (RFC-free, but the classic construction;
+//! the fences follow Boehm, "Can seqlocks get along with programming language memory
+//! models?", 2012). A reader never waits; a writer that finds the entry busy simply does not
+//! cache. Entries are direct-mapped by a hash of the key; a colliding key overwrites.
+//!
+//! What is cached is exactly what the uncached path writes when nothing has to be left out for
+//! lack of room, so a hit is used only when the whole block fits (then the best-effort
+//! per-option path would have written every option too): replies are byte-for-byte the same
+//! with or without the cache.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// Longest parameter request list that is cached (longer lists take the uncached path).
+pub(crate) const MAX_LIST: usize = 32;
+/// Largest cached block in bytes.
+pub(crate) const MAX_BLOCK: usize = 256;
+const KEY_WORDS: usize = 1 + MAX_LIST / 8;
+const BLOCK_WORDS: usize = MAX_BLOCK / 8;
+/// Entries in a server's cache (a power of two): distinct (subnet, list) pairs in use at once.
+pub(crate) const DEFAULT_ENTRIES: usize = 256;
+
+/// One cached block. Every field is an atomic: readers may race with a writer and detect it.
+#[repr(align(64))]
+struct Entry {
+    /// Even: stable; odd: being written.
+    seq: AtomicU32,
+    /// Block length in bytes.
+    len: AtomicU32,
+    key: [AtomicU64; KEY_WORDS],
+    data: [AtomicU64; BLOCK_WORDS],
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            seq: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            // Word 0 of a real key is never 0 (it carries `1 << 63`), so empty entries miss.
+            key: std::array::from_fn(|_| AtomicU64::new(0)),
+            data: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// See the module docs.
+pub(crate) struct OptCache {
+    entries: Box<[Entry]>,
+}
+
+impl core::fmt::Debug for OptCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OptCache")
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of (`id`, `list`) as words; `None` when the list is too long to cache.
+fn key(id: u32, list: &[u8]) -> Option<[u64; KEY_WORDS]> {
+    if list.len() > MAX_LIST {
+        return None;
+    }
+    let mut k = [0u64; KEY_WORDS];
+    k[0] = (1 << 63) | ((list.len() as u64) << 32) | u64::from(id);
+    let mut padded = [0u8; MAX_LIST];
+    padded[..list.len()].copy_from_slice(list);
+    for (w, chunk) in k[1..].iter_mut().zip(padded.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    Some(k)
+}
+
+impl OptCache {
+    /// A cache of `entries` entries (rounded up to a power of two); 0 disables caching.
+    pub(crate) fn new(entries: usize) -> OptCache {
+        let n = if entries == 0 {
+            0
+        } else {
+            entries.next_power_of_two()
+        };
+        OptCache {
+            entries: (0..n).map(|_| Entry::new()).collect(),
+        }
+    }
+
+    fn entry(&self, k: &[u64; KEY_WORDS]) -> Option<&Entry> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut h: u64 = 0;
+        for &w in k {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let i = (h >> 32) as usize & (self.entries.len() - 1);
+        self.entries.get(i)
+    }
+
+    /// The cached block of (`id`, `list`), if its length is at most `room`: copied into the
+    /// front of `out` (which must hold `room` bytes) and its length returned. On a miss (or
+    /// a block longer than `room`) `out` may have been written and `None` is returned.
+    pub(crate) fn get(&self, id: u32, list: &[u8], room: usize, out: &mut [u8]) -> Option<usize> {
+        let k = key(id, list)?;
+        let e = self.entry(&k)?;
+        let s1 = e.seq.load(Ordering::Acquire);
+        if s1 & 1 != 0 {
+            return None;
+        }
+        for (a, &b) in e.key.iter().zip(&k) {
+            if a.load(Ordering::Relaxed) != b {
+                return None;
+            }
+        }
+        let len = e.len.load(Ordering::Relaxed) as usize;
+        if len > MAX_BLOCK || len > room {
+            return None;
+        }
+        // Whole words with constant-size stores, then the tail of the last one.
+        let mut words = out.get_mut(..len)?.chunks_exact_mut(8);
+        for (chunk, word) in (&mut words).zip(&e.data) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let tail = words.into_remainder();
+        if let Some(word) = e.data.get(len / 8)
+            && !tail.is_empty()
+        {
+            let w = word.load(Ordering::Relaxed).to_le_bytes();
+            tail.copy_from_slice(&w[..tail.len()]);
+        }
+        // The copy is valid only if no writer touched the entry meanwhile.
+        fence(Ordering::Acquire);
+        (e.seq.load(Ordering::Relaxed) == s1).then_some(len)
+    }
+
+    /// Remember `block` for (`id`, `list`). Skipped when the list or the block is too long,
+    /// or when another writer holds the entry.
+    pub(crate) fn put(&self, id: u32, list: &[u8], block: &[u8]) {
+        if block.len() > MAX_BLOCK {
+            return;
+        }
+        let Some(k) = key(id, list) else { return };
+        let Some(e) = self.entry(&k) else { return };
+        let s = e.seq.load(Ordering::Relaxed);
+        if s & 1 != 0
+            || e.seq
+                .compare_exchange(s, s.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // Readers that see any of the stores below also see the odd counter.
+        fence(Ordering::Release);
+        for (a, &b) in e.key.iter().zip(&k) {
+            a.store(b, Ordering::Relaxed);
+        }
+        e.len.store(block.len() as u32, Ordering::Relaxed);
+        for (word, chunk) in e.data.iter().zip(block.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+        e.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn block_for(id: u32, list: &[u8]) -> Vec<u8> {
+        // Deterministic content derived from the key, of a key-dependent length.
+        let n = (usize::from(list.iter().copied().fold(0u8, u8::wrapping_add)) + id as usize)
+            % MAX_BLOCK;
+        (0..n)
+            .map(|i| (i as u8) ^ (id as u8) ^ list.len() as u8)
+            .collect()
+    }
+
+    #[test]
+    fn hit_after_put_and_misses_otherwise() {
+        let c = OptCache::new(16);
+        let mut out = [0u8; MAX_BLOCK];
+        let list = [1, 3, 6, 15, 28, 42];
+        assert_eq!(c.get(0, &list, MAX_BLOCK, &mut out), None);
+        let block = [1u8, 4, 255, 255, 0, 0, 3, 4, 10, 0, 0, 1, 7];
+        c.put(0, &list, &block);
+        assert_eq!(c.get(0, &list, MAX_BLOCK, &mut out), Some(block.len()));
+        assert_eq!(&out[..block.len()], &block);
+        // Another subnet, another list, a prefix of the list: misses.
+        assert_eq!(c.get(1, &list, MAX_BLOCK, &mut out), None);
+        assert_eq!(c.get(0, &[1, 3, 6], MAX_BLOCK, &mut out), None);
+        assert_eq!(c.get(0, &list[..5], MAX_BLOCK, &mut out), None);
+        // Not enough room: no hit.
+        assert_eq!(c.get(0, &list, block.len() - 1, &mut out), None);
+        // An empty block is a valid answer (nothing configured that was asked for).
+        c.put(2, &[99], &[]);
+        assert_eq!(c.get(2, &[99], 0, &mut out), Some(0));
+    }
+
+    #[test]
+    fn too_long_lists_and_blocks_are_not_cached_and_disabled_cache_never_hits() {
+        let c = OptCache::new(4);
+        let mut out = [0u8; MAX_BLOCK + 8];
+        let long = [7u8; MAX_LIST + 1];
+        c.put(0, &long, &[1, 2]);
+        assert_eq!(c.get(0, &long, MAX_BLOCK, &mut out), None);
+        c.put(0, &[1], &[0u8; MAX_BLOCK + 1]);
+        assert_eq!(c.get(0, &[1], MAX_BLOCK + 8, &mut out), None);
+        let off = OptCache::new(0);
+        off.put(0, &[1], &[1, 1, 1]);
+        assert_eq!(off.get(0, &[1], MAX_BLOCK, &mut out), None);
+    }
+
+    #[test]
+    fn a_colliding_key_replaces_the_entry() {
+        // One entry: every key maps to it.
+        let c = OptCache::new(1);
+        let mut out = [0u8; MAX_BLOCK];
+        c.put(0, &[1], &[1, 1, 1]);
+        c.put(0, &[2], &[2, 2]);
+        assert_eq!(c.get(0, &[1], MAX_BLOCK, &mut out), None);
+        assert_eq!(c.get(0, &[2], MAX_BLOCK, &mut out), Some(2));
+        assert_eq!(&out[..2], &[2, 2]);
+    }
+
+    #[test]
+    fn concurrent_writers_never_let_a_reader_see_a_torn_block() {
+        // Four threads hammer ONE entry with different keys; every hit must return exactly
+        // the block of the key asked for.
+        let c = Arc::new(OptCache::new(1));
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    let mut out = [0u8; MAX_BLOCK];
+                    let mut hits = 0u32;
+                    for i in 0..20_000u32 {
+                        let list: Vec<u8> = (0..(i % 9) as u8).map(|b| b ^ t as u8).collect();
+                        let want = block_for(t, &list);
+                        if let Some(n) = c.get(t, &list, MAX_BLOCK, &mut out) {
+                            assert_eq!(&out[..n], &want[..], "thread {t} iteration {i}");
+                            hits += 1;
+                        }
+                        c.put(t, &list, &want);
+                    }
+                    hits
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no torn block");
+        }
+    }
+}
