@@ -24,8 +24,8 @@
 //! not committed. Frames reach the socket only through an XDP program that redirects into an
 //! XSKMAP; [`super::redirect`] provides a minimal one for the generator's side of a link.
 
-use super::ring::{self, CompletionRing, FillRing, RxRing, TxRing};
-use super::socket::{BindMode, KernelStats, XskError};
+use super::ring::{CompletionRing, FillRing, RxRing, TxRing};
+use super::socket::{BindMode, KernelStats, Primary, QueueConfig, XskError, open_primary};
 use super::sys;
 use super::umem::{FrameLayout, FreeList, Umem};
 use std::io;
@@ -120,86 +120,25 @@ impl XskPort {
     /// # Errors
     /// See [`XskError`]; each variant carries the fix in its message.
     pub fn open(cfg: &PortConfig) -> Result<XskPort, XskError> {
-        let layout = FrameLayout::new(cfg.frames, cfg.frame_size, 1)?;
-        let umem = Umem::new(layout).map_err(|source| XskError::Alloc {
-            bytes: layout.bytes(),
-            source,
-        })?;
-        let ring_size = cfg.ring_size.max(64).next_power_of_two();
-        let fc_size = layout.frames().next_power_of_two();
-        let fd = sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(XskError::Socket)?;
-        let raw = fd.as_raw_fd();
-        let reg = libc::xdp_umem_reg {
-            addr: umem.base() as u64,
-            len: layout.bytes() as u64,
-            chunk_size: layout.frame_size(),
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        let err = |what| move |source| XskError::Ring { what, source };
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(
-            |source| match source.raw_os_error() {
-                Some(libc::EPERM | libc::ENOMEM | libc::ENOBUFS) => XskError::Memlock {
-                    bytes: layout.bytes(),
-                    limit: match sys::memlock_limit() {
-                        Ok((cur, _)) if cur == u64::MAX => "unlimited".to_owned(),
-                        Ok((cur, _)) => format!("{} KiB", cur / 1024),
-                        Err(_) => "unknown".to_owned(),
-                    },
-                    source,
-                },
-                _ => XskError::Ring {
-                    what: "UMEM registration",
-                    source,
-                },
-            },
-        )?;
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fc_size)
-            .map_err(err("fill size"))?;
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &fc_size)
-            .map_err(err("completion size"))?;
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_RX_RING, &ring_size)
-            .map_err(err("rx size"))?;
-        sys::setsockopt(raw, libc::SOL_XDP, libc::XDP_TX_RING, &ring_size)
-            .map_err(err("tx size"))?;
-        let off = ring::mmap_offsets(raw).map_err(err("mmap offsets"))?;
-        let rx = ring::map_rx(raw, &off, ring_size).map_err(err("rx mmap"))?;
-        let tx = ring::map_tx(raw, &off, ring_size).map_err(err("tx mmap"))?;
-        let mut fill = ring::map_fill(raw, &off, fc_size).map_err(err("fill mmap"))?;
-        let comp = ring::map_completion(raw, &off, fc_size).map_err(err("completion mmap"))?;
-        let flag = match cfg.bind {
-            BindMode::Auto => 0,
-            BindMode::Copy => libc::XDP_COPY,
-            BindMode::ZeroCopy => libc::XDP_ZEROCOPY,
-        };
-        let addr = libc::sockaddr_xdp {
-            sxdp_family: libc::AF_XDP as u16,
-            sxdp_flags: libc::XDP_USE_NEED_WAKEUP | flag,
-            sxdp_ifindex: cfg.ifindex,
-            sxdp_queue_id: cfg.queue,
-            sxdp_shared_umem_fd: 0,
-        };
-        sys::bind_xdp(raw, &addr).map_err(|source| XskError::Bind {
+        let queue = QueueConfig {
             ifindex: cfg.ifindex,
             queue: cfg.queue,
-            mode: cfg.bind,
-            hint: match source.raw_os_error() {
-                Some(libc::EBUSY) => "; another AF_XDP socket already uses this queue",
-                Some(libc::EOPNOTSUPP) | Some(524) => "; no zero-copy support: use copy mode",
-                _ => "",
-            },
-            source,
-        })?;
-        let opts: libc::xdp_options =
-            sys::getsockopt(raw, libc::SOL_XDP, libc::XDP_OPTIONS).map_err(err("XDP_OPTIONS"))?;
-        let mut w = fill.writer(layout.rx_frames());
-        for a in layout.rx_addrs() {
-            if w.push(a).is_err() {
-                break;
-            }
-        }
-        w.commit();
+            sockets: 1,
+            frames: cfg.frames,
+            frame_size: cfg.frame_size,
+            ring_size: cfg.ring_size,
+            bind: cfg.bind,
+        };
+        let Primary {
+            layout,
+            umem,
+            rx,
+            tx,
+            fill,
+            comp,
+            zerocopy,
+            fd,
+        } = open_primary(&queue)?;
         Ok(XskPort {
             umem,
             layout,
@@ -209,7 +148,7 @@ impl XskPort {
             tx,
             free: FreeList::full(layout.tx_addrs(0)),
             refill: Vec::with_capacity(PORT_BATCH as usize),
-            zerocopy: opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0,
+            zerocopy,
             stats: PortStats::default(),
             fd,
         })

@@ -265,77 +265,18 @@ impl AsFd for XskSocket {
 /// # Errors
 /// See [`XskError`]; each variant carries the fix in its message.
 pub fn open_queue(cfg: &QueueConfig) -> Result<Vec<XskSocket>, XskError> {
-    let layout = FrameLayout::new(cfg.frames, cfg.frame_size, cfg.sockets)?;
-    let umem = Umem::new(layout).map_err(|source| XskError::Alloc {
-        bytes: layout.bytes(),
-        source,
-    })?;
-    let ring_size = cfg.ring_size.max(64).next_power_of_two();
-    // Fill and completion rings hold every frame of the queue, so neither can overflow.
-    let fc_size = layout.frames().next_power_of_two();
-
-    let primary = sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(XskError::Socket)?;
+    let Primary {
+        layout,
+        umem,
+        rx,
+        tx,
+        fill,
+        comp,
+        zerocopy,
+        fd: primary,
+    } = open_primary(cfg)?;
     let pfd = primary.as_raw_fd();
-    let reg = libc::xdp_umem_reg {
-        addr: umem.base() as u64,
-        len: layout.bytes() as u64,
-        chunk_size: layout.frame_size(),
-        headroom: 0,
-        flags: 0,
-        tx_metadata_len: 0,
-    };
-    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|source| match source
-        .raw_os_error()
-    {
-        Some(libc::EPERM) | Some(libc::ENOMEM) | Some(libc::ENOBUFS) => XskError::Memlock {
-            bytes: layout.bytes(),
-            limit: match sys::memlock_limit() {
-                Ok((cur, _)) if cur == u64::MAX => "unlimited".to_owned(),
-                Ok((cur, _)) => format!("{} KiB", cur / 1024),
-                Err(_) => "unknown".to_owned(),
-            },
-            source,
-        },
-        _ => XskError::Ring {
-            what: "UMEM registration",
-            source,
-        },
-    })?;
-    let ring_err = |what| move |source| XskError::Ring { what, source };
-    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fc_size)
-        .map_err(ring_err("fill size"))?;
-    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &fc_size)
-        .map_err(ring_err("completion size"))?;
-    let (rx, tx, off) = socket_rings(pfd, ring_size)?;
-    let mut fill = ring::map_fill(pfd, &off, fc_size).map_err(ring_err("fill mmap"))?;
-    let comp = ring::map_completion(pfd, &off, fc_size).map_err(ring_err("completion mmap"))?;
-
-    let addr = libc::sockaddr_xdp {
-        sxdp_family: libc::AF_XDP as u16,
-        sxdp_flags: libc::XDP_USE_NEED_WAKEUP | cfg.bind.flag(),
-        sxdp_ifindex: cfg.ifindex,
-        sxdp_queue_id: cfg.queue,
-        sxdp_shared_umem_fd: 0,
-    };
-    sys::bind_xdp(pfd, &addr).map_err(|source| XskError::Bind {
-        ifindex: cfg.ifindex,
-        queue: cfg.queue,
-        mode: cfg.bind,
-        hint: bind_hint(&source, cfg.bind, false),
-        source,
-    })?;
-    let opts: libc::xdp_options =
-        sys::getsockopt(pfd, libc::SOL_XDP, libc::XDP_OPTIONS).map_err(ring_err("XDP_OPTIONS"))?;
-    let zerocopy = opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0;
-
-    // Hand the whole RX pool to the kernel.
-    let mut w = fill.writer(layout.rx_frames());
-    for a in layout.rx_addrs() {
-        if w.push(a).is_err() {
-            break;
-        }
-    }
-    w.commit();
+    let ring_size = cfg.ring_size.max(64).next_power_of_two();
 
     let returned = (0..cfg.sockets)
         .map(|_| Vec::with_capacity(layout.tx_per_worker() as usize))
@@ -391,6 +332,107 @@ pub fn open_queue(cfg: &QueueConfig) -> Result<Vec<XskSocket>, XskError> {
         ));
     }
     Ok(sockets)
+}
+
+/// The first socket of a queue with everything it owns: the UMEM, its fill and completion
+/// rings (already holding the whole RX pool), its own RX and TX rings, bound to the queue.
+/// Shared by [`open_queue`] (which adds sockets sharing the UMEM) and the generator's
+/// [`super::XskPort`] (a single socket).
+pub(super) struct Primary {
+    pub layout: FrameLayout,
+    pub umem: Umem,
+    pub rx: RxRing,
+    pub tx: TxRing,
+    pub fill: FillRing,
+    pub comp: CompletionRing,
+    pub zerocopy: bool,
+    // Last: whoever destructures this must keep the descriptor alive past the rings.
+    pub fd: OwnedFd,
+}
+
+/// Create a socket, register a fresh UMEM for `cfg`, map its four rings, bind it to
+/// `(ifindex, queue)` with need_wakeup, and hand the whole RX pool to the kernel.
+pub(super) fn open_primary(cfg: &QueueConfig) -> Result<Primary, XskError> {
+    let layout = FrameLayout::new(cfg.frames, cfg.frame_size, cfg.sockets)?;
+    let umem = Umem::new(layout).map_err(|source| XskError::Alloc {
+        bytes: layout.bytes(),
+        source,
+    })?;
+    let ring_size = cfg.ring_size.max(64).next_power_of_two();
+    // Fill and completion rings hold every frame of the queue, so neither can overflow.
+    let fc_size = layout.frames().next_power_of_two();
+
+    let fd = sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(XskError::Socket)?;
+    let pfd = fd.as_raw_fd();
+    let reg = libc::xdp_umem_reg {
+        addr: umem.base() as u64,
+        len: layout.bytes() as u64,
+        chunk_size: layout.frame_size(),
+        headroom: 0,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg).map_err(|source| match source
+        .raw_os_error()
+    {
+        Some(libc::EPERM) | Some(libc::ENOMEM) | Some(libc::ENOBUFS) => XskError::Memlock {
+            bytes: layout.bytes(),
+            limit: match sys::memlock_limit() {
+                Ok((cur, _)) if cur == u64::MAX => "unlimited".to_owned(),
+                Ok((cur, _)) => format!("{} KiB", cur / 1024),
+                Err(_) => "unknown".to_owned(),
+            },
+            source,
+        },
+        _ => XskError::Ring {
+            what: "UMEM registration",
+            source,
+        },
+    })?;
+    let ring_err = |what| move |source| XskError::Ring { what, source };
+    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &fc_size)
+        .map_err(ring_err("fill size"))?;
+    sys::setsockopt(pfd, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &fc_size)
+        .map_err(ring_err("completion size"))?;
+    let (rx, tx, off) = socket_rings(pfd, ring_size)?;
+    let mut fill = ring::map_fill(pfd, &off, fc_size).map_err(ring_err("fill mmap"))?;
+    let comp = ring::map_completion(pfd, &off, fc_size).map_err(ring_err("completion mmap"))?;
+
+    let addr = libc::sockaddr_xdp {
+        sxdp_family: libc::AF_XDP as u16,
+        sxdp_flags: libc::XDP_USE_NEED_WAKEUP | cfg.bind.flag(),
+        sxdp_ifindex: cfg.ifindex,
+        sxdp_queue_id: cfg.queue,
+        sxdp_shared_umem_fd: 0,
+    };
+    sys::bind_xdp(pfd, &addr).map_err(|source| XskError::Bind {
+        ifindex: cfg.ifindex,
+        queue: cfg.queue,
+        mode: cfg.bind,
+        hint: bind_hint(&source, cfg.bind, false),
+        source,
+    })?;
+    let opts: libc::xdp_options =
+        sys::getsockopt(pfd, libc::SOL_XDP, libc::XDP_OPTIONS).map_err(ring_err("XDP_OPTIONS"))?;
+
+    // Hand the whole RX pool to the kernel.
+    let mut w = fill.writer(layout.rx_frames());
+    for a in layout.rx_addrs() {
+        if w.push(a).is_err() {
+            break;
+        }
+    }
+    w.commit();
+    Ok(Primary {
+        layout,
+        umem,
+        rx,
+        tx,
+        fill,
+        comp,
+        zerocopy: opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0,
+        fd,
+    })
 }
 
 /// Size and map a socket's own RX and TX rings.
