@@ -184,16 +184,7 @@ impl XskPort {
     /// # Errors
     /// `getsockopt` failure.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
-        let s: libc::xdp_statistics =
-            sys::getsockopt(self.fd(), libc::SOL_XDP, libc::XDP_STATISTICS)?;
-        Ok(KernelStats {
-            rx_dropped: s.rx_dropped,
-            rx_invalid_descs: s.rx_invalid_descs,
-            tx_invalid_descs: s.tx_invalid_descs,
-            rx_ring_full: s.rx_ring_full,
-            rx_fill_ring_empty: s.rx_fill_ring_empty_descs,
-            tx_ring_empty: s.tx_ring_empty_descs,
-        })
+        KernelStats::read(self.fd())
     }
 
     /// Transmit up to `max` frames: for each free TX frame call `write(frame)`, which writes a

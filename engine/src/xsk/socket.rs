@@ -201,6 +201,24 @@ pub struct KernelStats {
     pub tx_ring_empty: u64,
 }
 
+impl KernelStats {
+    /// `getsockopt(XDP_STATISTICS)` of an AF_XDP socket.
+    ///
+    /// # Errors
+    /// `getsockopt` failure.
+    pub fn read(fd: RawFd) -> io::Result<KernelStats> {
+        let s: libc::xdp_statistics = sys::getsockopt(fd, libc::SOL_XDP, libc::XDP_STATISTICS)?;
+        Ok(KernelStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty: s.rx_fill_ring_empty_descs,
+            tx_ring_empty: s.tx_ring_empty_descs,
+        })
+    }
+}
+
 /// The state every socket of a queue shares.
 struct QueueShared {
     umem: Umem,
@@ -517,16 +535,7 @@ impl XskSocket {
     /// # Errors
     /// `getsockopt` failure.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
-        let s: libc::xdp_statistics =
-            sys::getsockopt(self.fd(), libc::SOL_XDP, libc::XDP_STATISTICS)?;
-        Ok(KernelStats {
-            rx_dropped: s.rx_dropped,
-            rx_invalid_descs: s.rx_invalid_descs,
-            tx_invalid_descs: s.tx_invalid_descs,
-            rx_ring_full: s.rx_ring_full,
-            rx_fill_ring_empty: s.rx_fill_ring_empty_descs,
-            tx_ring_empty: s.tx_ring_empty_descs,
-        })
+        KernelStats::read(self.fd())
     }
 
     /// One batch: take up to `budget` received frames, call `handle(rx, tx)` for each with a
