@@ -8,6 +8,7 @@
 //!   parser, so it can serve as an oracle).
 //! - [`raw`]: an `AF_PACKET` socket to inject hand-built frames on an interface and read replies.
 //! - [`xsk_socket`]: a bare AF_XDP socket, enough to occupy an XSKMAP slot.
+//! - [`spawn_workers`]: the engine's worker threads over a set of datapaths, one each.
 //! - [`require_root`] / [`ebpf_object`]: the skip-or-fail policy below.
 //!
 //! # Skip or fail
@@ -136,4 +137,31 @@ pub fn xsk_socket() -> io::Result<OwnedFd> {
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One engine worker per datapath (worker `i` drives `paths[i]`), polling every 10 ms when idle
+/// so that tests stop quickly.
+///
+/// # Panics
+/// The OS refused to create a thread.
+pub fn spawn_workers<H, D>(
+    handler: std::sync::Arc<H>,
+    paths: Vec<D>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> xdhcp::worker::Workers<H::Stats>
+where
+    H: xdhcp::worker::FrameHandler,
+    D: xdhcp::worker::Datapath + 'static,
+{
+    let assignments = paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut c = xdhcp::worker::WorkerConfig::new(i);
+            c.idle_ms = 10;
+            (c, vec![p])
+        })
+        .collect();
+    xdhcp::worker::Workers::spawn(handler, assignments, std::sync::Arc::clone(stop))
+        .expect("spawn workers")
 }

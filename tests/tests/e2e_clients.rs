@@ -32,11 +32,11 @@ use xdhcp::config::{ZeroConfig, zero_config};
 use xdhcp::lease::{LeaseInfo, LeaseState, LeaseTables};
 use xdhcp::loader::{LoadOptions, Loader, XdpMode};
 use xdhcp::socket::PacketPath;
-use xdhcp::worker::{Datapath, DhcpHandler, Plan, WorkerConfig, Workers, unix_now};
+use xdhcp::worker::{DhcpHandler, Plan, unix_now};
 use xdhcp::xsk::{BindMode, QueueConfig, open_queue};
 use xdhcp_common::Counter;
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, missing, require_root};
+use xdhcp_tests::{ebpf_object, missing, require_root, spawn_workers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Io {
@@ -102,23 +102,6 @@ fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
         }
         thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn workers_for<D: Datapath + 'static>(
-    handler: &Arc<DhcpHandler>,
-    paths: Vec<D>,
-    stop: &Arc<AtomicBool>,
-) -> Workers<xdhcp::dhcp::Stats> {
-    let assignments = paths
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut c = WorkerConfig::new(i);
-            c.idle_ms = 10;
-            (c, vec![p])
-        })
-        .collect();
-    Workers::spawn(Arc::clone(handler), assignments, Arc::clone(stop)).expect("spawn workers")
 }
 
 /// What a test body gets: the namespaces and the running engine's lease tables.
@@ -209,11 +192,14 @@ fn with_engine(
                             .expect("register");
                     }
                     loader.attach().expect("attach");
-                    (workers_for(&handler, sockets, &stop), Some(loader))
+                    (
+                        spawn_workers(Arc::clone(&handler), sockets, &stop),
+                        Some(loader),
+                    )
                 }
                 Io::Socket => {
                     let paths = PacketPath::open_many(iface.ifindex, 2).expect("packet sockets");
-                    (workers_for(&handler, paths, &stop), None)
+                    (spawn_workers(Arc::clone(&handler), paths, &stop), None)
                 }
             };
             // Run the body; stop the workers even if it panics, then re-raise.

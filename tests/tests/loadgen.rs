@@ -20,13 +20,13 @@ use std::time::Duration;
 use xdhcp::config::{ZeroConfig, zero_config};
 use xdhcp::lease::{ClientKey, LeaseState, LeaseTables};
 use xdhcp::loader::{LoadOptions, Loader, XdpMode};
-use xdhcp::worker::{DhcpHandler, Plan, WorkerConfig, Workers};
+use xdhcp::worker::{DhcpHandler, Plan};
 use xdhcp::xsk::{AttachMode, BindMode, QueueConfig, open_queue};
 use xdhcp_benches::load::client::{Config, Generator, Pace, Relay};
 use xdhcp_benches::load::io::{Io, IoKind};
 use xdhcp_benches::load::run::{Limits, run};
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, require_root};
+use xdhcp_tests::{ebpf_object, require_root, spawn_workers};
 
 const SRV: Ipv4Addr = Ipv4Addr::new(10, 214, 0, 1);
 const CLI: Ipv4Addr = Ipv4Addr::new(10, 214, 0, 2);
@@ -89,17 +89,7 @@ fn with_engine(test: &str, body: impl FnOnce(&VethPair) + Send) -> Option<Arc<Le
             }
             loader.attach().expect("attach");
             let stop = Arc::new(AtomicBool::new(false));
-            let assignments = sockets
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let mut c = WorkerConfig::new(i);
-                    c.idle_ms = 10;
-                    (c, vec![s])
-                })
-                .collect();
-            let mut workers = Workers::spawn(Arc::clone(&handler), assignments, Arc::clone(&stop))
-                .expect("workers");
+            let mut workers = spawn_workers(Arc::clone(&handler), sockets, &stop);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 net.cli.enter(|| body(&net)).expect("enter cli");
             }));

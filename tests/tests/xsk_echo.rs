@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use xdhcp::lease::Secs;
 use xdhcp::loader::{LoadOptions, Loader, XdpMode};
-use xdhcp::worker::{FrameHandler, Plan, WorkerConfig, Workers};
+use xdhcp::worker::{FrameHandler, Plan};
 use xdhcp::xsk::{BindMode, PacketSocket, QueueConfig, open_queue};
 use xdhcp_common::{Counter, worker_for_chaddr};
 use xdhcp_tests::frames::DhcpFrame;
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, require_root};
+use xdhcp_tests::{ebpf_object, require_root, spawn_workers};
 
 const SRV_IP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 1);
 /// Offset of chaddr in an untagged DHCP frame: Ethernet 14 + IPv4 20 + UDP 8 + 28.
@@ -114,21 +114,7 @@ fn echo_roundtrip(test: &str, mode: XdpMode, frames: u32) {
             }
 
             let stop = Arc::new(AtomicBool::new(false));
-            let assignments = sockets
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let mut c = WorkerConfig::new(i);
-                    c.idle_ms = 10;
-                    (c, vec![s])
-                })
-                .collect();
-            let mut workers = Workers::spawn(
-                Arc::new(Echo { mac: iface.mac }),
-                assignments,
-                Arc::clone(&stop),
-            )
-            .expect("workers");
+            let mut workers = spawn_workers(Arc::new(Echo { mac: iface.mac }), sockets, &stop);
 
             // Client side: send DISCOVERs from `frames` different chaddrs, collect the echoes.
             let sent: HashSet<[u8; 6]> = (0..frames).map(chaddr).collect();
