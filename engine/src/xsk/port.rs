@@ -276,15 +276,7 @@ impl XskPort {
         if self.refill.is_empty() {
             return;
         }
-        let mut w = self.fill.writer(self.refill.len() as u32);
-        let mut n = 0;
-        for &a in &self.refill {
-            if w.push(a).is_err() {
-                break;
-            }
-            n += 1;
-        }
-        w.commit();
+        let n = self.fill.publish(self.refill.iter().copied()) as usize;
         self.refill.drain(..n);
         if n > 0 && self.fill.needs_wakeup() {
             self.stats.fill_wakeups += 1;

@@ -199,6 +199,22 @@ impl<T: Copy> ProducerRing<T> {
         }
     }
 
+    /// Publish as many of `items` as there is room for, in order; returns how many.
+    pub(crate) fn publish<I>(&mut self, items: I) -> u32
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items = items.into_iter();
+        let mut w = self.writer(u32::try_from(items.len()).unwrap_or(u32::MAX));
+        for item in items {
+            if w.push(item).is_err() {
+                break;
+            }
+        }
+        w.commit()
+    }
+
     /// Whether the kernel asked to be woken up (`XDP_RING_NEED_WAKEUP`).
     pub(crate) fn needs_wakeup(&self) -> bool {
         self.mem.flags().load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
@@ -444,6 +460,15 @@ mod tests {
         assert_eq!(filled_entries(2, u32::MAX - 1), 4);
         assert_eq!(filled_entries(u32::MAX, u32::MAX), 0);
         assert_eq!(filled_entries(3, 3), 0);
+    }
+
+    #[test]
+    fn publish_takes_what_fits_in_order() {
+        let mut ring = ProducerRing::new(RingMem::<u64>::heap(4));
+        assert_eq!(ring.publish([1u64, 2, 3, 4, 5, 6]), 4);
+        assert_eq!(kernel_consume(&ring, 8), vec![1, 2, 3, 4]);
+        assert_eq!(ring.publish([7u64, 8]), 2);
+        assert_eq!(kernel_consume(&ring, 8), vec![7, 8]);
     }
 
     #[test]

@@ -434,13 +434,7 @@ pub(super) fn open_primary(cfg: &QueueConfig) -> Result<Primary, XskError> {
         sys::getsockopt(pfd, libc::SOL_XDP, libc::XDP_OPTIONS).map_err(ring_err("XDP_OPTIONS"))?;
 
     // Hand the whole RX pool to the kernel.
-    let mut w = fill.writer(layout.rx_frames());
-    for a in layout.rx_addrs() {
-        if w.push(a).is_err() {
-            break;
-        }
-    }
-    w.commit();
+    fill.publish(layout.rx_addrs());
     Ok(Primary {
         layout,
         umem,
@@ -708,15 +702,7 @@ impl XskSocket {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let g = &mut *guard;
-            let mut w = g.fill.writer(self.rx_stash.len() as u32);
-            let mut n = 0;
-            for &a in &self.rx_stash {
-                if w.push(a).is_err() {
-                    break;
-                }
-                n += 1;
-            }
-            w.commit();
+            let n = g.fill.publish(self.rx_stash.iter().copied()) as usize;
             self.rx_stash.drain(..n);
 
             let mut r = g.comp.reader(u32::MAX);

@@ -119,9 +119,9 @@ impl FrameLayout {
     }
 
     /// Addresses of the RX pool, in order.
-    pub fn rx_addrs(&self) -> impl Iterator<Item = u64> + use<> {
+    pub fn rx_addrs(&self) -> impl ExactSizeIterator<Item = u64> + use<> {
         let fs = u64::from(self.frame_size);
-        (0..u64::from(self.rx_frames)).map(move |i| i * fs)
+        (0..self.rx_frames).map(move |i| u64::from(i) * fs)
     }
 
     /// Addresses of worker `w`'s TX partition (empty when `w` is out of range).
