@@ -128,8 +128,9 @@ impl Committer<'_> {
         }
     }
 
-    /// A write or fsync failed: the batch is lost (its ACKs are never sent). Cut the segment
-    /// back to its last good length so a later batch never lands after garbage.
+    /// A write or fsync failed: the batch is lost (its ACKs are never sent) and the journal
+    /// refuses records until [`Self::probe`] has cut the segment back to its last good length
+    /// (so no later batch lands after garbage) and proved the disk writable.
     fn fail(&mut self, e: &io::Error) {
         self.j.counters.failures.fetch_add(1, Ordering::Relaxed);
         self.j.available.store(false, Ordering::Relaxed);

@@ -171,7 +171,7 @@ pub fn recover(
     let base = listing.snapshots.last().copied();
     if let Some(seq) = base {
         let path = snapshot_path(dir, seq);
-        let (_, body) = open_body(&path, FileKind::Snapshot)?;
+        let (header, body) = open_body(&path, FileKind::Snapshot)?;
         let mut complete = None;
         let scan = format::scan(&body, |rec| match rec {
             Record::End { count } => complete = Some(count),
@@ -188,7 +188,7 @@ pub fn recover(
                         .into(),
                 });
             }
-            salvage_file(&path, &body, tables, now, &mut r)?;
+            salvage_file(&path, header, &body, tables, now, &mut r)?;
         }
         r.snapshot = Some(path);
     }
@@ -196,11 +196,8 @@ pub fn recover(
     if access != Access::ReadOnly {
         // A crash between a snapshot's rename and the removal of what it replaces leaves
         // older files behind: they are covered by the snapshot.
-        for s in listing.segments.iter().filter(|&&s| s < from) {
-            let _ = fs::remove_file(segment_path(dir, *s));
-        }
-        for s in listing.snapshots.iter().filter(|&&s| s < from) {
-            let _ = fs::remove_file(snapshot_path(dir, *s));
+        if let Err(e) = remove_covered(dir, &listing, from) {
+            tracing::warn!(dir = %dir.display(), error = %e, "journal: could not remove files a snapshot replaced");
         }
     }
     let live: Vec<u64> = listing
@@ -212,7 +209,7 @@ pub fn recover(
     for (i, &seq) in live.iter().enumerate() {
         let path = segment_path(dir, seq);
         let last = i + 1 == live.len();
-        let (_, body) = match open_body(&path, FileKind::Segment) {
+        let (header, body) = match open_body(&path, FileKind::Segment) {
             Ok(b) => b,
             // A crash right after creating the newest segment can leave it shorter than its
             // header: nothing was ever acknowledged from it.
@@ -236,7 +233,7 @@ pub fn recover(
                 });
             }
             // The valid prefix is applied already; salvage re-applies it harmlessly (versions).
-            salvage_file(&path, &body, tables, now, &mut r)?;
+            salvage_file(&path, header, &body, tables, now, &mut r)?;
         } else if scan.torn > 0 {
             if !last && !salvage {
                 return Err(JournalError::Corrupt {
@@ -273,9 +270,11 @@ fn file_len(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Keep the damaged original as `<name>.corrupt` and apply every valid record in it.
+/// Keep the damaged original as `<name>.corrupt`, apply every valid record in it, and rewrite it
+/// from those records so the next start needs no `--salvage`.
 fn salvage_file(
     path: &Path,
+    header: Header,
     body: &[u8],
     tables: &LeaseTables,
     now: Secs,
@@ -293,49 +292,87 @@ fn salvage_file(
         "salvage: applied every valid record of a damaged file; the original is kept"
     );
     r.salvaged_bytes += skipped as u64;
-    for rec in records {
-        apply(tables, rec, now, r);
-    }
-    // Leave a clean file so the next start does not need --salvage: rewrite it from the
-    // recovered records of this file only.
-    let kind = if path.extension().is_some_and(|e| e == "xds") {
-        FileKind::Snapshot
-    } else {
-        FileKind::Segment
-    };
-    let (records, _) = format::salvage(body);
-    let seq =
-        parse_name(&path.file_name().unwrap_or_default().to_string_lossy()).map_or(0, |(_, s)| s);
     let mut out = Vec::with_capacity(body.len());
     let mut count = 0u64;
-    for rec in &records {
+    for rec in records {
         if let Record::Lease(l) = rec {
-            format::encode_lease(&mut out, l);
+            format::encode_lease(&mut out, &l);
             count += 1;
         }
+        apply(tables, rec, now, r);
     }
-    if kind == FileKind::Snapshot {
+    if header.kind == FileKind::Snapshot {
         format::encode_end(&mut out, count);
     }
-    write_atomically(path, kind, seq, &out).map_err(|e| JournalError::io(path, e))
+    let rewrite = || -> io::Result<()> {
+        let mut f = Staged::create(path, header.kind, header.seq)?;
+        f.write(&out)?;
+        f.install().map(|_| ())
+    };
+    rewrite().map_err(|e| JournalError::io(path, e))
 }
 
-/// Write header + body to `path` through a temporary file and a rename, synced.
-fn write_atomically(path: &Path, kind: FileKind, seq: u64, body: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut f = File::create(&tmp)?;
-    let header = Header {
-        kind,
-        seq,
-        created: crate::worker::unix_now(),
-    };
-    f.write_all(&header.encode())?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+/// A file written as `<path>.tmp` and renamed into place only once complete and synced, so a
+/// crash never leaves a half-written file under its real name (recovery deletes `*.tmp`).
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Staged {
+    /// Create the temporary file and write the header.
+    fn create(path: &Path, kind: FileKind, seq: u64) -> io::Result<Staged> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let header = Header {
+            kind,
+            seq,
+            created: crate::worker::unix_now(),
+        };
+        w.write_all(&header.encode())?;
+        Ok(Staged {
+            tmp,
+            path: path.to_owned(),
+            w,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.w.write_all(bytes)
+    }
+
+    /// Sync, rename into place, sync the directory. Returns the file's size.
+    fn install(self) -> io::Result<u64> {
+        let file = self
+            .w
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        let bytes = file.metadata()?.len();
+        fs::rename(&self.tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Give up: remove the temporary file.
+    fn abandon(self) {
+        drop(self.w);
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// Remove the segments and snapshots older than snapshot `seq`, which covers them.
+fn remove_covered(dir: &Path, listing: &Listing, seq: u64) -> io::Result<()> {
+    for s in listing.segments.iter().filter(|&&s| s < seq) {
+        fs::remove_file(segment_path(dir, *s))?;
+    }
+    for s in listing.snapshots.iter().filter(|&&s| s < seq) {
+        fs::remove_file(snapshot_path(dir, *s))?;
     }
     Ok(())
 }
@@ -361,26 +398,14 @@ pub fn write_snapshot(
     stop: &dyn Fn() -> bool,
 ) -> io::Result<Option<SnapshotStats>> {
     let started = Instant::now();
-    let path = snapshot_path(dir, seq);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = File::create(&tmp)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let header = Header {
-        kind: FileKind::Snapshot,
-        seq,
-        created: crate::worker::unix_now(),
-    };
-    w.write_all(&header.encode())?;
+    let mut f = Staged::create(&snapshot_path(dir, seq), FileKind::Snapshot, seq)?;
     let mut chunk: Vec<LeaseInfo> = Vec::with_capacity(SNAPSHOT_CHUNK as usize);
     let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK as usize * format::MAX_RECORD);
     let mut cursor = Some(0);
     let mut leases = 0u64;
     while let Some(from) = cursor {
         if stop() {
-            drop(w);
-            let _ = fs::remove_file(&tmp);
+            f.abandon();
             return Ok(None);
         }
         chunk.clear();
@@ -390,24 +415,14 @@ pub fn write_snapshot(
             format::encode_lease(&mut buf, l);
         }
         leases += chunk.len() as u64;
-        w.write_all(&buf)?;
+        f.write(&buf)?;
     }
     buf.clear();
     format::encode_end(&mut buf, leases);
-    w.write_all(&buf)?;
-    let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
-    let bytes = file.metadata()?.len();
-    fs::rename(&tmp, &path)?;
-    sync_dir(dir)?;
+    f.write(&buf)?;
+    let bytes = f.install()?;
     // Everything before `seq` is now covered by the snapshot.
-    let listing = Listing::read(dir)?;
-    for s in listing.segments.iter().filter(|&&s| s < seq) {
-        fs::remove_file(segment_path(dir, *s))?;
-    }
-    for s in listing.snapshots.iter().filter(|&&s| s < seq) {
-        fs::remove_file(snapshot_path(dir, *s))?;
-    }
+    remove_covered(dir, &Listing::read(dir)?, seq)?;
     sync_dir(dir)?;
     Ok(Some(SnapshotStats {
         leases,

@@ -162,10 +162,11 @@ impl JournalConfig {
 /// A lease record waiting in a lane, with its ticket.
 type Entry = (u64, LeaseRecord);
 
-/// Where a worker's held replies stand: tickets `<= durable` may be sent; tickets `<= lost` never
-/// will be (their batch failed). Both only grow. A ticket in both is lost: a failed batch
-/// always follows any successful one that covers the same tickets... never happens, but losing
-/// an ACK is safe and sending one is not, so `lost` wins.
+/// Where a worker's held replies stand: tickets `<= durable` are on disk; tickets `<= lost`
+/// never will be (their batch failed). Both only grow, batch by batch in ticket order, so a
+/// ticket above `lost` and at most `durable` was in a successful batch. A ticket under both marks
+/// (a worker that looks late) counts as lost: dropping an ACK is safe (the client retransmits),
+/// sending one that may not be on disk is not.
 #[derive(Debug, Default)]
 pub struct Gate {
     durable: CachePadded<AtomicU64>,
