@@ -505,20 +505,8 @@ pub fn run<H: FrameHandler, D: Datapath>(
         board.publish(cfg.index, io, stats);
     };
 
-    let lane = cfg.index;
-    let fate = |t: u64| handler.fate(lane, t);
     while !stop.load(Ordering::Relaxed) {
-        let now = unix_now();
-        let mut got = 0;
-        for p in paths.iter_mut() {
-            p.release(&fate);
-            got += p.process(cfg.batch, &mut |rx, tx| {
-                handler.handle_tx(lane, rx, tx, now, &mut stats)
-            });
-        }
-        if got > 0 {
-            handler.batch_done(lane);
-        }
+        let got = round(cfg, handler, paths, &mut stats);
         rounds = rounds.wrapping_add(1);
         if got == 0 {
             idle = idle.saturating_add(1);
@@ -547,17 +535,7 @@ pub fn run<H: FrameHandler, D: Datapath>(
     // Drain: what the kernel already queued for us is answered; pending TX is pushed out.
     let deadline = Instant::now() + DRAIN_TIME;
     while Instant::now() < deadline {
-        let now = unix_now();
-        let mut got = 0;
-        for p in paths.iter_mut() {
-            p.release(&fate);
-            got += p.process(cfg.batch, &mut |rx, tx| {
-                handler.handle_tx(lane, rx, tx, now, &mut stats)
-            });
-        }
-        if got > 0 {
-            handler.batch_done(lane);
-        }
+        let got = round(cfg, handler, paths, &mut stats);
         if got == 0 && !paths.iter().any(Datapath::busy) {
             break;
         }
@@ -566,6 +544,29 @@ pub fn run<H: FrameHandler, D: Datapath>(
         }
     }
     publish(paths, &stats);
+}
+
+/// One round over a worker's datapaths: send the held replies that became durable, then handle
+/// one batch from each. Returns the frames received.
+fn round<H: FrameHandler, D: Datapath>(
+    cfg: WorkerConfig,
+    handler: &H,
+    paths: &mut [D],
+    stats: &mut H::Stats,
+) -> u32 {
+    let lane = cfg.index;
+    let now = unix_now();
+    let mut got = 0;
+    for p in paths.iter_mut() {
+        p.release(&|t| handler.fate(lane, t));
+        got += p.process(cfg.batch, &mut |rx, tx| {
+            handler.handle_tx(lane, rx, tx, now, stats)
+        });
+    }
+    if got > 0 {
+        handler.batch_done(lane);
+    }
+    got
 }
 
 /// A set of running worker threads and their published counters.
@@ -776,7 +777,7 @@ mod tests {
             self.fd
         }
         fn busy(&self) -> bool {
-            false
+            !self.held.is_empty()
         }
         fn io_stats(&self) -> IoStats {
             self.stats
@@ -812,6 +813,68 @@ mod tests {
         assert_eq!(total.io.rx, 150);
         assert_eq!(total.io.tx, 150);
         assert_eq!(handler.calls.load(Ordering::Relaxed), 150);
+    }
+
+    /// Holds every reply with ticket = frame's first byte; the gate is two fixed marks.
+    struct Holder {
+        durable: u64,
+        lost: u64,
+    }
+
+    impl FrameHandler for Holder {
+        type Stats = u64;
+        fn handle(&self, _: &[u8], _: &mut [u8], _: Secs, _: &mut u64) -> Option<usize> {
+            None
+        }
+        fn handle_tx(&self, _: usize, rx: &[u8], tx: &mut [u8], _: Secs, n: &mut u64) -> Tx {
+            *n += 1;
+            tx[..rx.len()].copy_from_slice(rx);
+            Tx::Hold {
+                len: rx.len(),
+                ticket: u64::from(rx[0]),
+            }
+        }
+        fn fate(&self, _: usize, t: u64) -> Fate {
+            if t <= self.lost {
+                Fate::Drop
+            } else if t <= self.durable {
+                Fate::Send
+            } else {
+                Fate::Pending
+            }
+        }
+        fn merge(into: &mut u64, from: &u64) {
+            *into += from;
+        }
+        fn summary(s: &u64) -> String {
+            format!("{s}")
+        }
+    }
+
+    #[test]
+    fn held_replies_leave_only_when_durable_and_in_order() {
+        let frames: Vec<Vec<u8>> = (1..=10u8).map(|t| vec![t; 60]).collect();
+        let mut paths = vec![Fake {
+            inbox: frames,
+            outbox: vec![],
+            held: Default::default(),
+            fd: -1,
+            stats: IoStats::default(),
+        }];
+        let handler = Holder {
+            durable: 7,
+            lost: 3,
+        };
+        let stop = AtomicBool::new(true);
+        let board = StatsBoard::new(1);
+        run(WorkerConfig::new(0), &handler, &mut paths, &stop, &board);
+        let sent: Vec<u8> = paths[0].outbox.iter().map(|f| f[0]).collect();
+        assert_eq!(sent, vec![4, 5, 6, 7], "durable, not lost, in ticket order");
+        assert_eq!(
+            paths[0].stats.held_dropped, 3,
+            "tickets of the failed batch"
+        );
+        assert_eq!(paths[0].held.len(), 3, "8..=10 still wait for the disk");
     }
 
     #[test]
