@@ -17,7 +17,7 @@
 //! discards what arrives there, so it does not.
 
 use crate::journal::Fate;
-use crate::worker::{Datapath, FateFn, HandleFn, IoStats, Tx};
+use crate::worker::{BatchFn, Datapath, FateFn, IoStats, Job, Tx};
 use crate::xsk::packet::{HEADROOM, PacketSocket};
 use std::collections::VecDeque;
 use std::io;
@@ -85,7 +85,7 @@ impl PacketPath {
 }
 
 impl Datapath for PacketPath {
-    fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
+    fn process(&mut self, budget: u32, handle: &mut BatchFn<'_>) -> u32 {
         let mut n = 0;
         while n < budget {
             let meta = match self.sock.recv(&mut self.rx) {
@@ -106,7 +106,11 @@ impl Datapath for PacketPath {
                 self.stats.rx_dropped += 1;
                 continue;
             };
-            match handle(frame, &mut self.tx) {
+            // One frame per batch: the socket has one receive buffer (this fallback path is
+            // not built for speed).
+            let mut job = Job::new(frame, &mut self.tx);
+            handle(std::slice::from_mut(&mut job));
+            match job.out {
                 Tx::None => {}
                 Tx::Send(len) => self.send(len),
                 Tx::Hold { len, ticket } => match self.tx.get(..len) {

@@ -73,6 +73,16 @@ pub trait FrameHandler: Send + Sync + 'static {
         self.handle(rx, tx, now, stats).map_or(Tx::None, Tx::Send)
     }
 
+    /// [`Self::handle_tx`] for every job of a received batch, setting each job's `out`. The
+    /// default handles them one by one; a handler that can overlap the batch's memory
+    /// accesses (see [`DhcpHandler`]) overrides it. The replies must be those `handle_tx`
+    /// would give for the frames in order.
+    fn handle_batch(&self, lane: usize, jobs: &mut [Job<'_>], now: Secs, stats: &mut Self::Stats) {
+        for job in jobs.iter_mut() {
+            job.out = self.handle_tx(lane, job.rx, job.tx, now, stats);
+        }
+    }
+
     /// Whether worker `lane`'s held reply with `ticket` may go (see [`Tx::Hold`]).
     fn fate(&self, _lane: usize, _ticket: u64) -> Fate {
         Fate::Send
@@ -80,6 +90,31 @@ pub trait FrameHandler: Send + Sync + 'static {
 
     /// Worker `lane` finished a batch (the journal's committer is woken here, once per batch).
     fn batch_done(&self, _lane: usize) {}
+}
+
+/// One received frame of a batch, the TX buffer for its reply, and what the handler decided.
+#[derive(Debug)]
+pub struct Job<'a> {
+    pub rx: &'a [u8],
+    /// A whole TX frame; the reply is written from byte 0.
+    pub tx: &'a mut [u8],
+    /// Set by the handler ([`Tx::None`] until then).
+    pub out: Tx,
+}
+
+impl<'a> Job<'a> {
+    pub fn new(rx: &'a [u8], tx: &'a mut [u8]) -> Self {
+        Job {
+            rx,
+            tx,
+            out: Tx::None,
+        }
+    }
+
+    /// A placeholder (empty buffers) for fixed-size job arrays.
+    pub fn empty() -> Self {
+        Job::new(&[], &mut [])
+    }
 }
 
 /// What a handler wants done with the TX frame it was given.
@@ -97,6 +132,11 @@ pub enum Tx {
 /// Timers one housekeeping pass may run (lease expiry); bounded so a pass stays short even
 /// when many leases expire at once.
 pub const EXPIRE_BUDGET: usize = 65_536;
+
+/// Frames of a batch prepared before the first is answered ([`DhcpHandler`]'s `handle_batch`):
+/// enough to overlap the lease table misses of a batch, few enough that the prepared frames
+/// (a few hundred bytes each, on the stack) stay in L1.
+pub const PREPARE_AHEAD: usize = 16;
 
 /// The DHCP engine as a [`FrameHandler`]: [`dhcp::Server`] plus the link it answers on.
 ///
@@ -137,6 +177,51 @@ impl DhcpHandler {
 
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// What the datapath does with a verdict of worker `lane`: journal its commit and send,
+    /// hold or withhold the reply (see the type docs).
+    fn dispatch(&self, lane: usize, verdict: Verdict, stats: &mut dhcp::Stats) -> Tx {
+        let Some(j) = &self.journal else {
+            return match verdict {
+                Verdict::Reply { len, .. } => Tx::Send(len),
+                Verdict::NoReply { .. } | Verdict::Drop(_) => Tx::None,
+            };
+        };
+        let holds = j.holds_replies();
+        match verdict {
+            Verdict::Drop(_) => Tx::None,
+            Verdict::NoReply { commit } => {
+                if j.push(lane, commit).is_none() {
+                    stats.withheld += 1;
+                }
+                Tx::None
+            }
+            Verdict::Reply {
+                len,
+                commit: None,
+                msg,
+            } => {
+                if holds && msg == dhcp::msg::OFFER && !j.available() {
+                    stats.withheld += 1;
+                    Tx::None
+                } else {
+                    Tx::Send(len)
+                }
+            }
+            Verdict::Reply {
+                len,
+                commit: Some(rec),
+                ..
+            } => match (j.push(lane, rec), holds) {
+                (Some(ticket), true) => Tx::Hold { len, ticket },
+                (None, true) => {
+                    stats.withheld += 1;
+                    Tx::None
+                }
+                (_, false) => Tx::Send(len),
+            },
+        }
     }
 
     /// One-line lease table summary for logs.
@@ -186,45 +271,22 @@ impl FrameHandler for DhcpHandler {
         stats: &mut dhcp::Stats,
     ) -> Tx {
         let verdict = self.server.handle(rx, tx, &self.link, now, stats);
-        let Some(j) = &self.journal else {
-            return match verdict {
-                Verdict::Reply { len, .. } => Tx::Send(len),
-                Verdict::NoReply { .. } | Verdict::Drop(_) => Tx::None,
-            };
-        };
-        let holds = j.holds_replies();
-        match verdict {
-            Verdict::Drop(_) => Tx::None,
-            Verdict::NoReply { commit } => {
-                if j.push(lane, commit).is_none() {
-                    stats.withheld += 1;
-                }
-                Tx::None
+        self.dispatch(lane, verdict, stats)
+    }
+
+    /// Prepare up to [`PREPARE_AHEAD`] frames, then respond to each (see [`dhcp::Prepared`]
+    /// for why): the same replies as `handle_tx` one by one, with the new clients' lease
+    /// table misses overlapped.
+    fn handle_batch(&self, lane: usize, jobs: &mut [Job<'_>], now: Secs, stats: &mut dhcp::Stats) {
+        for chunk in jobs.chunks_mut(PREPARE_AHEAD) {
+            let mut prepared: [dhcp::Prepared<'_, '_>; PREPARE_AHEAD] = Default::default();
+            for (p, job) in prepared.iter_mut().zip(chunk.iter()) {
+                *p = self.server.prepare(job.rx, &self.link, stats);
             }
-            Verdict::Reply {
-                len,
-                commit: None,
-                msg,
-            } => {
-                if holds && msg == dhcp::msg::OFFER && !j.available() {
-                    stats.withheld += 1;
-                    Tx::None
-                } else {
-                    Tx::Send(len)
-                }
+            for (p, job) in prepared.iter().zip(chunk.iter_mut()) {
+                let verdict = self.server.respond(p, job.tx, &self.link, now, stats);
+                job.out = self.dispatch(lane, verdict, stats);
             }
-            Verdict::Reply {
-                len,
-                commit: Some(rec),
-                ..
-            } => match (j.push(lane, rec), holds) {
-                (Some(ticket), true) => Tx::Hold { len, ticket },
-                (None, true) => {
-                    stats.withheld += 1;
-                    Tx::None
-                }
-                (_, false) => Tx::Send(len),
-            },
         }
     }
 
@@ -323,17 +385,19 @@ impl IoStats {
     }
 }
 
-/// The per-frame callback a [`Datapath`] calls: received frame, TX buffer -> what to send.
-pub type HandleFn<'a> = dyn FnMut(&[u8], &mut [u8]) -> Tx + 'a;
+/// The callback a [`Datapath`] calls with a batch of received frames, each with a TX buffer;
+/// it sets every job's `out`.
+pub type BatchFn<'a> = dyn FnMut(&mut [Job<'_>]) + 'a;
 
 /// A held reply's fate by ticket (see [`Datapath::release`]).
 pub type FateFn<'a> = dyn Fn(u64) -> Fate + 'a;
 
 /// A source of frame batches driven by one worker.
 pub trait Datapath: Send {
-    /// Receive up to `budget` frames, call `handle(rx, tx)` for each, transmit the replies, and
-    /// recycle buffers. Returns the number of frames received (0 = idle).
-    fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32;
+    /// Receive up to `budget` frames, call `handle` with them (in batches, each frame with its
+    /// own TX buffer), transmit the replies, and recycle buffers. Returns the number of frames
+    /// received (0 = idle).
+    fn process(&mut self, budget: u32, handle: &mut BatchFn<'_>) -> u32;
 
     /// Send held replies ([`Tx::Hold`]) that became durable and free those that never will,
     /// oldest first. Returns the replies sent.
@@ -351,8 +415,8 @@ pub trait Datapath: Send {
 }
 
 impl Datapath for XskSocket {
-    fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
-        XskSocket::process_tx(self, budget, handle)
+    fn process(&mut self, budget: u32, handle: &mut BatchFn<'_>) -> u32 {
+        XskSocket::process_batch(self, budget, handle)
     }
 
     fn release(&mut self, fate: &FateFn<'_>) -> u32 {
@@ -559,8 +623,8 @@ fn round<H: FrameHandler, D: Datapath>(
     let mut got = 0;
     for p in paths.iter_mut() {
         p.release(&|t| handler.fate(lane, t));
-        got += p.process(cfg.batch, &mut |rx, tx| {
-            handler.handle_tx(lane, rx, tx, now, stats)
+        got += p.process(cfg.batch, &mut |jobs| {
+            handler.handle_batch(lane, jobs, now, stats)
         });
     }
     if got > 0 {
@@ -740,17 +804,26 @@ mod tests {
     }
 
     impl Datapath for Fake {
-        fn process(&mut self, budget: u32, handle: &mut HandleFn<'_>) -> u32 {
+        fn process(&mut self, budget: u32, handle: &mut BatchFn<'_>) -> u32 {
             let n = (budget as usize).min(self.inbox.len());
-            let mut tx = [0u8; 2048];
-            for f in self.inbox.drain(..n) {
+            let frames: Vec<Vec<u8>> = self.inbox.drain(..n).collect();
+            let mut txs = vec![[0u8; 2048]; n];
+            let mut jobs: Vec<Job<'_>> = frames
+                .iter()
+                .zip(txs.iter_mut())
+                .map(|(f, tx)| Job::new(f, tx))
+                .collect();
+            handle(&mut jobs);
+            for job in &jobs {
                 self.stats.rx += 1;
-                match handle(&f, &mut tx) {
+                match job.out {
                     Tx::Send(len) => {
-                        self.outbox.push(tx[..len].to_vec());
+                        self.outbox.push(job.tx[..len].to_vec());
                         self.stats.tx += 1;
                     }
-                    Tx::Hold { len, ticket } => self.held.push_back((ticket, tx[..len].to_vec())),
+                    Tx::Hold { len, ticket } => {
+                        self.held.push_back((ticket, job.tx[..len].to_vec()))
+                    }
                     Tx::None => {}
                 }
             }

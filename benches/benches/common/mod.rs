@@ -9,8 +9,8 @@ use xdhcp::config::{
     AddrRange, Durability, Ipv4Net, OptionSet, Reservation, ReservationKey, ServerConfig, Subnet,
     SubnetId,
 };
-use xdhcp::dhcp::Server;
 use xdhcp::lease::LeaseTables;
+use xdhcp::worker::DhcpHandler;
 
 pub const NOW: u64 = 1_700_000_000;
 pub const BATCH: usize = 4096;
@@ -77,10 +77,12 @@ pub fn config() -> ServerConfig {
     }
 }
 
-pub fn server() -> Server {
+/// The worker's handler over the same configuration (no journal), answering as `SERVER_MAC` /
+/// `SERVER_ID`.
+pub fn handler() -> DhcpHandler {
     let cfg = config();
     let tables = Arc::new(LeaseTables::new(&cfg, 1));
-    Server::new(Arc::new(cfg), tables)
+    DhcpHandler::new(Arc::new(cfg), tables, SERVER_MAC, SERVER_ID)
 }
 
 // ---- frame building (outside the timed sections) ---------------------------------------------

@@ -84,7 +84,7 @@ mod testkit;
 mod tests;
 
 pub use destination::{Destination, FLAG_BROADCAST, ReplyKind, destination};
-pub use server::Server;
+pub use server::{Prepared, Server};
 pub use stats::{MESSAGE_SLOTS, Stats, msg};
 
 use crate::lease::LeaseInfo;

@@ -8,10 +8,14 @@
 //! * every ACK's `commit` is exactly what the tables now hold for that address (Bound, this
 //!   client, expiring `now + granted lease`), and the ACK frame says the same;
 //! * every frame is counted exactly once (a reply or a drop reason).
+//!
+//! Then the same frames are replayed through a second server in batches of random sizes, each
+//! batch prepared whole before any of it is answered (`Server::prepare` / `Server::respond`,
+//! as a worker does): every verdict and every reply byte must be the same as one by one.
 
 use super::testkit::*;
 use super::{Verdict, msg};
-use crate::config::{AddrRange, SubnetId};
+use crate::config::{AddrRange, ServerConfig, SubnetId};
 use crate::lease::{ClientKey, LeaseState, Secs};
 use dhcproto::v4::{self, DhcpOption, MessageType};
 use proptest::prelude::*;
@@ -165,7 +169,67 @@ impl Model {
     }
 }
 
-fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
+/// What the one-by-one run saw, for the batched replay.
+enum Event {
+    /// A frame, its verdict and the reply bytes.
+    Frame(Vec<u8>, Verdict, Vec<u8>),
+    Advance(Secs),
+    Expire(Secs),
+}
+
+/// Replay `log` through a fresh server with the same configuration, preparing batches of the
+/// sizes in `cuts` (cycled) before responding to them.
+fn replay(
+    log: &[Event],
+    cfg: ServerConfig,
+    shards: usize,
+    cuts: &[usize],
+) -> Result<(), TestCaseError> {
+    let mut env = Env::with_shards(cfg, shards);
+    let mut cut = cuts.iter().copied().cycle();
+    let mut i = 0;
+    while i < log.len() {
+        let frames: Vec<&Event> = log[i..]
+            .iter()
+            .take(cut.next().unwrap_or(1).max(1))
+            .take_while(|e| matches!(e, Event::Frame(..)))
+            .collect();
+        if frames.is_empty() {
+            match log[i] {
+                Event::Advance(now) => env.now = now,
+                Event::Expire(now) => {
+                    let _ = env.server.leases().expire(now, 64);
+                }
+                Event::Frame(..) => unreachable!("taken above"),
+            }
+            i += 1;
+            continue;
+        }
+        i += frames.len();
+        let prepared: Vec<_> = frames
+            .iter()
+            .map(|e| match e {
+                Event::Frame(f, ..) => env.server.prepare(f, &env.link, &mut env.stats),
+                _ => unreachable!("frames only"),
+            })
+            .collect();
+        for (p, e) in prepared.iter().zip(&frames) {
+            let Event::Frame(_, want, bytes) = e else {
+                unreachable!("frames only");
+            };
+            let got = env
+                .server
+                .respond(p, &mut env.tx, &env.link, env.now, &mut env.stats);
+            prop_assert_eq!(got, *want, "batched verdict");
+            if let Verdict::Reply { len, .. } = got {
+                prop_assert_eq!(&env.tx[..len], &bytes[..], "batched reply bytes");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(ops: Vec<Op>, shards: usize, cuts: &[usize]) -> Result<(), TestCaseError> {
     let mut cfg = config();
     for s in [0usize, 1] {
         let net = s as u8;
@@ -176,7 +240,8 @@ fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
         cfg.subnets[s].reservations.clear();
     }
     cfg.decline_probation = 1000;
-    let mut env = Env::with_shards(cfg, shards);
+    let mut env = Env::with_shards(cfg.clone(), shards);
+    let mut log = Vec::new();
     let mut m = Model {
         clients: vec![Client::default(); CLIENTS],
         ..Model::default()
@@ -188,10 +253,12 @@ fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
         let (c, msg) = match op {
             Op::Advance(s) => {
                 env.now += Secs::from(s);
+                log.push(Event::Advance(env.now));
                 continue;
             }
             Op::Expire => {
                 let _ = env.server.leases().expire(env.now, 64);
+                log.push(Event::Expire(env.now));
                 continue;
             }
             Op::Discover(c) => (c, base(c, MessageType::Discover)),
@@ -250,7 +317,13 @@ fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
             _ => path(c),
         };
         frames += 1;
-        let (v, reply) = env.exchange(&msg, &p);
+        let frame = frame_of(&msg, &p);
+        let (v, reply) = env.send(&frame);
+        let bytes = match v {
+            Verdict::Reply { len, .. } => env.tx[..len].to_vec(),
+            _ => Vec::new(),
+        };
+        log.push(Event::Frame(frame, v, bytes));
         match (v, reply) {
             (Verdict::Reply { commit, .. }, Some(r)) => match r.mtype() {
                 MessageType::Offer => {
@@ -325,7 +398,7 @@ fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
             replies
         );
     }
-    Ok(())
+    replay(&log, cfg, shards, cuts)
 }
 
 proptest! {
@@ -339,7 +412,8 @@ proptest! {
     fn no_address_is_ever_bound_to_two_clients(
         ops in proptest::collection::vec(op(), 1..160),
         shards in 1usize..6,
+        cuts in proptest::collection::vec(1usize..24, 1..8),
     ) {
-        run(ops, shards)?;
+        run(ops, shards, &cuts)?;
     }
 }

@@ -65,6 +65,61 @@ impl Host<'_> {
     }
 }
 
+/// A received frame after phase one ([`Server::prepare`]), borrowing the frame (`'r`) and the
+/// server (`'c`); [`Server::respond`] decides on it.
+///
+/// WHY two phases: a new client's first lookup in the lease tables is a cache miss (its
+/// shard's index filter word is in a table far larger than the caches). Preparing every frame
+/// of a received batch first touches all those words, so their misses overlap with each
+/// other and with the parsing of the next frames; the decisions that follow find them
+/// cached. `prepare` reads no lease state, so the order of decisions is unchanged.
+///
+/// The fields are filled in place, one after the other, rather than assembled from parts: the
+/// request and its facts are a few hundred bytes, and every move of them is a copy.
+pub struct Prepared<'r, 'c> {
+    req: Result<Request<'r>, DropReason>,
+    /// Set when `req` parsed.
+    facts: Option<Facts<'r>>,
+    /// Set when `req` parsed.
+    client: Option<ClientKey>,
+    /// `Err` when the frame is dropped before a decision (the parse error, or no subnet).
+    route: Result<Route<'c>, DropReason>,
+}
+
+impl Default for Prepared<'_, '_> {
+    /// A placeholder (a frame too short to parse) for fixed-size arrays.
+    fn default() -> Self {
+        Prepared {
+            req: Err(DropReason::EthTruncated),
+            facts: None,
+            client: None,
+            route: Err(DropReason::EthTruncated),
+        }
+    }
+}
+
+impl core::fmt::Debug for Prepared<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("type", &self.facts.map(|f| f.mtype))
+            .field("client", &self.client)
+            .field("dropped", &self.route.as_ref().err())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a classified message goes.
+enum Route<'c> {
+    Release,
+    Decline,
+    /// DISCOVER, REQUEST, INFORM: served from `candidates` (see [`Ctx`]).
+    Serve {
+        selected: SubnetId,
+        candidates: &'c [SubnetId],
+        host: Option<Host<'c>>,
+    },
+}
+
 /// Facts about the request every decision needs, computed once.
 struct Ctx<'r, 'c> {
     req: &'r Request<'r>,
@@ -155,7 +210,8 @@ impl Server {
 
     /// Decide on one received frame `rx` (arrived on `link` at time `now`), writing the reply,
     /// if any, into `tx`. Counts the outcome in `stats`. Never panics, allocates, or reads a
-    /// clock.
+    /// clock. The same as [`Self::respond`] to [`Self::prepare`]; a worker with a batch of
+    /// frames calls those two in separate passes (see [`Prepared`]).
     pub fn handle(
         &self,
         rx: &[u8],
@@ -164,15 +220,62 @@ impl Server {
         now: Secs,
         stats: &mut Stats,
     ) -> Verdict {
+        let p = self.prepare(rx, link, stats);
+        self.respond(&p, tx, link, now, stats)
+    }
+
+    /// Phase one of a decision: parse and validate `rx`, identify the client, select the
+    /// subnet and the reservation, and touch the client's lease table memory
+    /// ([`LeaseTables::prefetch`]). Reads no lease state, so preparing a whole batch first
+    /// and then responding to each in turn gives the same replies as handling them one by
+    /// one. Counts the frame and its message type.
+    pub fn prepare<'r>(&self, rx: &'r [u8], link: &Link, stats: &mut Stats) -> Prepared<'r, '_> {
         stats.frames += 1;
-        let out = match wire::parse(rx) {
-            Err(reason) => dropped(reason),
-            Ok(req) => {
-                let mtype = req.options.message_type();
-                stats.requests[Stats::slot(u8::from(mtype))] += 1;
-                let facts = Facts::read(&req.options, mtype);
-                self.decide(&req, &facts, tx, link, now)
+        let mut p = Prepared {
+            req: wire::parse(rx),
+            ..Prepared::default()
+        };
+        let req = match &p.req {
+            Ok(req) => req,
+            Err(reason) => {
+                p.route = Err(*reason);
+                return p;
             }
+        };
+        let mtype = req.options.message_type();
+        stats.requests[Stats::slot(u8::from(mtype))] += 1;
+        let facts = p.facts.insert(Facts::read(&req.options, mtype));
+        let (client, route) = self.classify(req, facts, link);
+        if let Ok(Route::Serve { candidates, .. }) = route
+            && let Some(&sid) = candidates.first()
+        {
+            // The first candidate is where the client's lease is looked for first; the
+            // others (a shared network) are rarer and left to the lookup.
+            self.leases.prefetch(&client, sid);
+        }
+        p.client = Some(client);
+        p.route = route;
+        p
+    }
+
+    /// Phase two: decide on a prepared frame with the lease tables as they are now, write
+    /// the reply, if any, into `tx`, and count the outcome. `link` must be the one given to
+    /// [`Self::prepare`].
+    pub fn respond(
+        &self,
+        p: &Prepared<'_, '_>,
+        tx: &mut [u8],
+        link: &Link,
+        now: Secs,
+        stats: &mut Stats,
+    ) -> Verdict {
+        let out = match (&p.req, &p.facts, p.client, &p.route) {
+            (Ok(req), Some(facts), Some(client), Ok(route)) => {
+                self.decide(req, facts, client, route, tx, link, now)
+            }
+            (_, _, _, Err(reason)) => dropped(*reason),
+            // Not produced by `prepare` (a route is only set with the rest).
+            _ => dropped(DropReason::Ignored),
         };
         if out.echo_omitted {
             stats.relay_echo_omitted += 1;
@@ -202,14 +305,13 @@ impl Server {
         Some((self.subnet(id)?, self.index.options.get(id.0 as usize)?))
     }
 
-    fn decide(
+    /// Who the client is (RFC 2131 §4.2) and which route its message takes (phase one).
+    fn classify(
         &self,
         req: &Request<'_>,
         facts: &Facts<'_>,
-        tx: &mut [u8],
         link: &Link,
-        now: Secs,
-    ) -> Outcome {
+    ) -> (ClientKey, Result<Route<'_>, DropReason>) {
         // RFC 2131 §4.2: "If the client supplies a 'client identifier', the client MUST use
         // the same 'client identifier' in all subsequent messages, and the server MUST use that
         // identifier to identify the client. If the client does not provide a 'client
@@ -233,24 +335,65 @@ impl Server {
             None => ClientKey::from_hw(req.htype, req.hwaddr()),
         };
 
-        let kind = facts.mtype;
-        match kind {
+        (client, self.route(req, facts, client_id, link))
+    }
+
+    /// Where the message goes: its subnets and reservation, for the types that need them.
+    fn route(
+        &self,
+        req: &Request<'_>,
+        facts: &Facts<'_>,
+        client_id: Option<&[u8]>,
+        link: &Link,
+    ) -> Result<Route<'_>, DropReason> {
+        match facts.mtype {
             // RELEASE and DECLINE name their address and need no subnet: the lease tables
             // know which subnet the address belongs to.
-            MessageType::Release => return self.release(req, facts, client, now),
-            MessageType::Decline => return self.decline(facts, client, now),
-            MessageType::Discover | MessageType::Request | MessageType::Inform => {}
-            _ => return dropped(DropReason::UnexpectedMessageType),
+            MessageType::Release => Ok(Route::Release),
+            MessageType::Decline => Ok(Route::Decline),
+            MessageType::Discover | MessageType::Request | MessageType::Inform => {
+                let selected = self
+                    .select_subnet(req, facts, link)
+                    .ok_or(DropReason::NoSubnet)?;
+                let candidates = self.index.candidates(selected);
+                if candidates.is_empty() {
+                    return Err(DropReason::NoSubnet);
+                }
+                let host = self.find_host(req, facts, client_id, candidates);
+                Ok(Route::Serve {
+                    selected,
+                    candidates,
+                    host,
+                })
+            }
+            _ => Err(DropReason::UnexpectedMessageType),
         }
+    }
 
-        let Some(selected) = self.select_subnet(req, facts, link) else {
-            return dropped(DropReason::NoSubnet);
+    /// The decision on a classified message (phase two).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of a Prepared, borrowed separately"
+    )]
+    fn decide(
+        &self,
+        req: &Request<'_>,
+        facts: &Facts<'_>,
+        client: ClientKey,
+        route: &Route<'_>,
+        tx: &mut [u8],
+        link: &Link,
+        now: Secs,
+    ) -> Outcome {
+        let (selected, candidates, host) = match *route {
+            Route::Release => return self.release(req, facts, client, now),
+            Route::Decline => return self.decline(facts, client, now),
+            Route::Serve {
+                selected,
+                candidates,
+                host,
+            } => (selected, candidates, host),
         };
-        let candidates = self.index.candidates(selected);
-        if candidates.is_empty() {
-            return dropped(DropReason::NoSubnet);
-        }
-        let host = self.find_host(req, facts, client_id, candidates);
         let ctx = Ctx {
             req,
             facts,
@@ -261,7 +404,7 @@ impl Server {
             candidates,
             host,
         };
-        match kind {
+        match facts.mtype {
             MessageType::Discover => self.discover(&ctx, tx),
             MessageType::Request => self.request(&ctx, tx),
             _ => self.inform(&ctx, tx),

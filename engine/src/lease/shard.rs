@@ -33,6 +33,8 @@
 use super::space::{Slot, Space, lock};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Below this many entries the timers or a FIFO are never compacted.
 const COMPACT_MIN: usize = 1024;
@@ -56,6 +58,13 @@ pub(super) const WHEEL: u32 = 4096;
 /// instead of stalling one after the other. Deletions leave their filter bits set (the filter
 /// only ever says "maybe"); the filter is rebuilt from the entries after as many insertions as
 /// there are buckets (amortised O(1)) and on growth.
+///
+/// WHY the filter is shared atomics: a worker handling a batch of frames touches each new
+/// client's filter word *before* it decides on the first of them ([`Filter::touch`], no lock),
+/// so the batch's cache misses overlap instead of stalling each decision in turn. The filter
+/// keeps its size for the index's lifetime (it is sized for the expected entries; if the
+/// index grows past that, it only says "maybe" more often), so the lock-free reader never
+/// sees it replaced. Writes happen under the shard lock only, as plain loads and stores.
 pub(super) struct Index {
     buckets: Box<[u64]>,
     /// 32 - log2(buckets.len()).
@@ -63,7 +72,7 @@ pub(super) struct Index {
     /// Entries in `buckets` plus pending ones.
     len: usize,
     /// Blocked Bloom filter over the tags of every entry inserted since the last rebuild.
-    filter: Box<[u64]>,
+    filter: Filter,
     /// Insertions since the filter was last rebuilt.
     filter_adds: usize,
     /// Entries not yet in `buckets` (packed like buckets); `pending[..npending]`.
@@ -87,12 +96,16 @@ impl Index {
     }
 
     fn with_buckets(n: usize) -> Index {
+        // 64 filter bits per 16 buckets.
+        Index::with_filter(n, Filter::new((n / 16).max(1)))
+    }
+
+    fn with_filter(n: usize, filter: Filter) -> Index {
         Index {
             buckets: vec![0u64; n].into_boxed_slice(),
             shift: 32 - n.trailing_zeros(),
             len: 0,
-            // 64 filter bits per 16 buckets.
-            filter: vec![0u64; (n / 16).max(1)].into_boxed_slice(),
+            filter,
             filter_adds: 0,
             pending: [0; PENDING],
             npending: 0,
@@ -117,24 +130,17 @@ impl Index {
         (u64::from(tag) << 32) | (u64::from(slot) + 1)
     }
 
-    /// The filter word of `tag` and the three bits it sets there. The tag is the high half
-    /// of a keyed hash, so its bits are already uniform: the word comes from a multiplicative
-    /// remix (independent of the home bucket), the bits from the tag's low 18 bits.
-    fn filter_bits(&self, tag: u32) -> (usize, u64) {
-        let word = (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
-            & (self.filter.len() - 1);
-        let bit = |k: u32| 1u64 << ((tag >> (6 * k)) & 63);
-        (word, bit(0) | bit(1) | bit(2))
+    /// The filter, for lock-free touches.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
     }
 
     fn filter_add(&mut self, tag: u32) {
-        let (w, m) = self.filter_bits(tag);
-        self.filter[w] |= m;
+        self.filter.add(tag);
     }
 
     fn maybe_present(&self, tag: u32) -> bool {
-        let (w, m) = self.filter_bits(tag);
-        self.filter[w] & m == m
+        self.filter.maybe_present(tag)
     }
 
     pub fn len(&self) -> usize {
@@ -148,7 +154,7 @@ impl Index {
 
     /// Heap bytes: buckets and filter.
     pub fn bytes(&self) -> usize {
-        (self.buckets.len() + self.filter.len()) * std::mem::size_of::<u64>()
+        (self.buckets.len() + self.filter.words.len()) * std::mem::size_of::<u64>()
     }
 
     /// Slots stored under `h`'s tag: at most 4 (more only after a 32-bit tag collision of
@@ -219,7 +225,7 @@ impl Index {
 
     /// Recompute the filter from the entries (dropping the bits of removed ones).
     fn rebuild_filter(&mut self) {
-        self.filter.fill(0);
+        self.filter.clear();
         for k in 0..self.buckets.len() {
             let e = self.buckets[k];
             if e != 0 {
@@ -282,7 +288,8 @@ impl Index {
 
     fn grow(&mut self) {
         self.flush();
-        let mut next = Index::with_buckets(self.buckets.len() * 2);
+        // The filter is kept (see the type docs): lock-free readers hold it.
+        let mut next = Index::with_filter(self.buckets.len() * 2, self.filter.clone());
         for &e in self.buckets.iter().filter(|&&e| e != 0) {
             let mut i = next.home((e >> 32) as u32);
             while next.buckets[i] != 0 {
@@ -293,6 +300,59 @@ impl Index {
         next.len = self.len;
         next.rebuild_filter();
         *self = next;
+    }
+}
+
+/// The index's blocked Bloom filter: one `u64` word per lookup, three bits per tag. Shared
+/// (`Arc`) between the index, which writes it under the shard lock, and lock-free readers that
+/// only touch it ([`Filter::touch`]).
+#[derive(Clone)]
+pub(super) struct Filter {
+    words: Arc<[AtomicU64]>,
+}
+
+impl Filter {
+    /// `words` must be a power of two.
+    fn new(words: usize) -> Filter {
+        Filter {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The filter word of `tag` and the three bits it sets there. The tag is the high half
+    /// of a keyed hash, so its bits are already uniform: the word comes from a multiplicative
+    /// remix (independent of the home bucket), the bits from the tag's low 18 bits.
+    fn bits(&self, tag: u32) -> (&AtomicU64, u64) {
+        let i = (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+            & (self.words.len() - 1);
+        let bit = |k: u32| 1u64 << ((tag >> (6 * k)) & 63);
+        // `i` is masked to the power-of-two length.
+        (&self.words[i], bit(0) | bit(1) | bit(2))
+    }
+
+    /// Set `tag`'s bits. Only the holder of the shard lock writes, so a plain load and store
+    /// (no locked read-modify-write) cannot lose another writer's bits.
+    fn add(&self, tag: u32) {
+        let (w, m) = self.bits(tag);
+        w.store(w.load(Ordering::Relaxed) | m, Ordering::Relaxed);
+    }
+
+    fn maybe_present(&self, tag: u32) -> bool {
+        let (w, m) = self.bits(tag);
+        w.load(Ordering::Relaxed) & m == m
+    }
+
+    fn clear(&self) {
+        for w in self.words.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Read `h`'s filter word without the shard lock, so that the lookup that follows finds
+    /// it cached. The value is only a hint and is not returned.
+    pub fn touch(&self, h: u64) {
+        let (w, _) = self.bits(Index::tag(h));
+        std::hint::black_box(w.load(Ordering::Relaxed));
     }
 }
 

@@ -38,7 +38,7 @@
 //! holder's index bucket is touched too. Timers for offer holds are appended to a wheel bucket.
 //! Nothing scans.
 
-use super::shard::{Index, Shard, recycled_valid};
+use super::shard::{Filter, Index, Shard, recycled_valid};
 use super::space::{
     self, BLOCK_BITS, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
 };
@@ -59,6 +59,8 @@ const MAILBOX_DRAIN: usize = 1024;
 #[repr(align(128))]
 struct ShardCell {
     state: Mutex<Shard>,
+    /// The index filter of `state`, readable without the lock ([`LeaseTables::prefetch`]).
+    filter: Filter,
     /// Index entries (keyed hash, slot) other shards found stale: "re-check and drop".
     mailbox: Mutex<Vec<(u64, u32)>>,
     mailbox_len: AtomicUsize,
@@ -83,6 +85,16 @@ struct Ctx<'a> {
 }
 
 type Taken<'a> = (MutexGuard<'a, Slot>, u32);
+
+/// What [`LeaseTables::reoffer`] found.
+enum Reoffer {
+    /// The client's lease, offered again.
+    Offered(LeaseInfo),
+    /// The client has no lease in the subnet.
+    Absent,
+    /// It has one that cannot be offered (declined, or a reservation's).
+    Refused,
+}
 
 /// Memory use of the tables, for benchmarks and capacity planning.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,10 +136,14 @@ impl LeaseTables {
         let share = (space.addresses as usize).div_ceil(n);
         let expected = share + share / 4;
         let shards: Box<[ShardCell]> = (0..n)
-            .map(|_| ShardCell {
-                state: Mutex::new(Shard::new(subnets, expected)),
-                mailbox: Mutex::new(Vec::new()),
-                mailbox_len: AtomicUsize::new(0),
+            .map(|_| {
+                let shard = Shard::new(subnets, expected);
+                ShardCell {
+                    filter: shard.index.filter().clone(),
+                    state: Mutex::new(shard),
+                    mailbox: Mutex::new(Vec::new()),
+                    mailbox_len: AtomicUsize::new(0),
+                }
             })
             .collect();
         lock(&shards[0].state).counts.free = space.addresses as i64;
@@ -171,6 +187,18 @@ impl LeaseTables {
         let mut ctx = self.lock_one(self.shard_of(client), 0);
         let (g, _) = self.lookup(&mut ctx, client, sn)?;
         Some(self.info(&g))
+    }
+
+    /// A hint that `client` is about to be looked up in `subnet`: read the memory the lookup
+    /// will read first (the client's word of its shard's index filter), without any lock.
+    /// A worker calls this for every frame of a received batch before deciding on the first,
+    /// so the batch's cache misses overlap (see `shard.rs`, "WHY the filter is shared
+    /// atomics"). It changes nothing and costs a hash and one load.
+    pub fn prefetch(&self, client: &ClientKey, subnet: SubnetId) {
+        if let Some(sn) = space::pool_index(&self.space, subnet) {
+            let cell = &self.shards[self.shard_of(client)];
+            cell.filter.touch(self.idx_hash(client, sn));
+        }
     }
 
     /// Who holds or last held `addr` (stored state, see [`Self::by_client`]); `None` for an
@@ -729,7 +757,17 @@ impl LeaseTables {
     /// The client's indexed slot in `subnet`, confirmed against the slot and returned locked.
     /// Stale entries met on the way are dropped.
     fn lookup<'a>(&'a self, ctx: &mut Ctx<'a>, key: &ClientKey, subnet: u32) -> Option<Taken<'a>> {
-        let h = self.idx_hash(key, subnet);
+        self.lookup_hashed(ctx, key, subnet, self.idx_hash(key, subnet))
+    }
+
+    /// [`Self::lookup`] with the index hash `h` of (key, subnet) already computed.
+    fn lookup_hashed<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        key: &ClientKey,
+        subnet: u32,
+        h: u64,
+    ) -> Option<Taken<'a>> {
         let (cands, n) = ctx.me.index_candidates(h);
         for &slot in &cands[..n] {
             let g = lock(self.space.cell(slot));
@@ -909,12 +947,20 @@ impl LeaseTables {
         if let Some((sid, addr)) = req.fixed {
             return Some(self.offer_fixed(ctx, key, sid, addr, until, now));
         }
+        let new_in = *req.subnets.get(i)?;
+        // The index hash of (client, new_in) when the client has no entry there at all (a new
+        // client): the new address is then indexed without probing the index again.
+        let mut absent_in_new = None;
         // RFC 2131 §4.3.1: the client's current address, else its previous one.
         for &sid in req.subnets {
-            if let Some(sn) = space::pool_index(&self.space, sid)
-                && let Some(info) = self.reoffer(ctx, key, sn, until, now)
-            {
-                return Some(Ok(info));
+            let Some(sn) = space::pool_index(&self.space, sid) else {
+                continue;
+            };
+            let h = self.idx_hash(key, sn);
+            match self.reoffer(ctx, key, sn, h, until, now) {
+                Reoffer::Offered(info) => return Some(Ok(info)),
+                Reoffer::Absent if sid == new_in => absent_in_new = Some(h),
+                Reoffer::Absent | Reoffer::Refused => {}
             }
         }
         // ... else the requested address, if valid and available.
@@ -924,7 +970,7 @@ impl LeaseTables {
             return Some(Ok(info));
         }
         // ... else a new address from the pool.
-        let sn = space::pool_index(&self.space, *req.subnets.get(i)?)?;
+        let sn = space::pool_index(&self.space, new_in)?;
         let taken = match ctx.other.as_mut() {
             None => self.take_local(ctx, sn, now),
             Some((t, o)) => {
@@ -932,46 +978,60 @@ impl LeaseTables {
                 self.take_recycled(t, o, sn, now)
             }
         };
-        let (g, slot) = taken?;
-        Some(Ok(self.finish_new(
-            ctx,
-            g,
-            slot,
-            key,
-            sn,
-            st::OFFERED,
-            until,
-            now,
-        )))
+        let (mut g, slot) = taken?;
+        let Some(h) = absent_in_new else {
+            return Some(Ok(self.finish_new(
+                ctx,
+                g,
+                slot,
+                key,
+                sn,
+                st::OFFERED,
+                until,
+                now,
+            )));
+        };
+        // The lookup above found no entry of the client in `sn`, and nothing since added one
+        // (we hold its shard): there is no other lease to release, so the new address is
+        // simply indexed (what `index_as_current` would do, without its probe).
+        self.assign(ctx, &mut g, slot, key, st::OFFERED, until);
+        let info = self.info(&g);
+        drop(g);
+        ctx.me.index_insert(h, slot);
+        Some(Ok(info))
     }
 
     /// The client's lease in `subnet` offered again: kept as is while offered or bound,
     /// re-held if expired or released. Declined addresses and reservations (without a
     /// `fixed` request) are not re-offered.
+    /// `h` is the index hash of (key, subnet).
     fn reoffer<'a>(
         &'a self,
         ctx: &mut Ctx<'a>,
         key: &ClientKey,
         subnet: u32,
+        h: u64,
         until: u32,
         now: Secs,
-    ) -> Option<LeaseInfo> {
-        let (mut g, slot) = self.lookup(ctx, key, subnet)?;
+    ) -> Reoffer {
+        let Some((mut g, slot)) = self.lookup_hashed(ctx, key, subnet, h) else {
+            return Reoffer::Absent;
+        };
         let sl = *g;
         if sl.state == st::DECLINED {
-            return None;
+            return Reoffer::Refused;
         }
         if sl.is_held(now) {
             if sl.state == st::OFFERED && until > sl.expires {
                 g.expires = until;
             }
-            return Some(self.info(&g));
+            return Reoffer::Offered(self.info(&g));
         }
         if sl.flags & fl::RESERVED != 0 {
-            return None;
+            return Reoffer::Refused;
         }
         self.assign(ctx, &mut g, slot, key, st::OFFERED, until);
-        Some(self.info(&g))
+        Reoffer::Offered(self.info(&g))
     }
 
     fn offer_fixed(

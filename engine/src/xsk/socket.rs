@@ -33,7 +33,7 @@ use super::ring::{self, CompletionRing, FillRing, RxRing, TxRing};
 use super::sys;
 use super::umem::{FrameLayout, FreeList, LayoutError, Umem};
 use crate::journal::Fate;
-use crate::worker::Tx;
+use crate::worker::{Job, Tx};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -239,6 +239,10 @@ struct SharedRings {
 
 /// Largest batch one [`XskSocket::process`] call handles.
 pub const MAX_BATCH: u32 = 256;
+
+/// Frames handed to the handler at once by [`XskSocket::process_batch`] (the worker's default
+/// batch): enough for the handler to overlap their memory accesses.
+pub const JOBS: usize = 64;
 
 /// One worker's AF_XDP socket.
 pub struct XskSocket {
@@ -532,25 +536,17 @@ impl XskSocket {
         KernelStats::read(self.fd())
     }
 
-    /// One batch: take up to `budget` received frames, call `handle(rx, tx)` for each with a
-    /// free TX frame of this socket, queue the replies it wrote (`Some(len)`), and recycle.
+    /// One batch: take up to `budget` received frames, hand them to `handle` in jobs of up to
+    /// [`JOBS`] frames, each with a free TX frame of this socket, queue the replies it wrote
+    /// ([`Tx::Send`]) or hold them ([`Tx::Hold`], see [`Self::release_held`]), and recycle.
     /// Returns the number of frames received.
     ///
-    /// `handle` sees the received frame and a whole TX frame (`frame_size` bytes); the slices
-    /// live only for the call. A request that finds no free TX frame is dropped (counted) without
-    /// calling `handle`: the client retransmits.
-    pub fn process<F>(&mut self, budget: u32, mut handle: F) -> u32
+    /// Each job sees its received frame and a whole TX frame (`frame_size` bytes); the slices
+    /// live only for the call. A request that finds no free TX frame is dropped (counted)
+    /// without reaching `handle`: the client retransmits.
+    pub fn process_batch<F>(&mut self, budget: u32, mut handle: F) -> u32
     where
-        F: FnMut(&[u8], &mut [u8]) -> Option<usize>,
-    {
-        self.process_tx(budget, |rx, tx| handle(rx, tx).map_or(Tx::None, Tx::Send))
-    }
-
-    /// [`Self::process`] where a reply may also be held until its journal ticket is durable
-    /// ([`Tx::Hold`]); [`Self::release_held`] sends or drops held replies later.
-    pub fn process_tx<F>(&mut self, budget: u32, mut handle: F) -> u32
-    where
-        F: FnMut(&[u8], &mut [u8]) -> Tx,
+        F: FnMut(&mut [Job<'_>]),
     {
         if self.tx_pending {
             self.kick_tx();
@@ -563,58 +559,80 @@ impl XskSocket {
         let mut sent = 0;
         if received > 0 {
             let mut tx = self.tx.writer(received);
-            for desc in rx.by_ref() {
-                let chunk = self.layout.chunk(desc.addr);
-                if !self.layout.is_rx(chunk) {
-                    self.stats.bad_desc += 1;
-                    continue;
+            let mut jobs: [Job<'_>; JOBS] = std::array::from_fn(|_| Job::empty());
+            let mut frames = [0u64; JOBS];
+            loop {
+                let mut n = 0;
+                for desc in rx.by_ref() {
+                    let chunk = self.layout.chunk(desc.addr);
+                    if !self.layout.is_rx(chunk) {
+                        self.stats.bad_desc += 1;
+                        continue;
+                    }
+                    // The stash has room for MAX_BATCH >= received entries: never reallocates.
+                    self.rx_stash.push(chunk);
+                    let Some(rx_ptr) = umem.ptr(desc.addr, desc.len) else {
+                        self.stats.bad_desc += 1;
+                        continue;
+                    };
+                    // Each job may queue one descriptor.
+                    if tx.remaining() as usize <= n {
+                        self.stats.no_tx_frame += 1;
+                        continue;
+                    }
+                    let Some(frame) = self.free.pop() else {
+                        self.stats.no_tx_frame += 1;
+                        continue;
+                    };
+                    let Some(tx_ptr) = umem.ptr(frame, frame_size) else {
+                        // Our own partition is always inside the UMEM; keep the frame regardless.
+                        let _ = self.free.push(frame);
+                        continue;
+                    };
+                    // SAFETY: `rx_ptr..+desc.len` lies inside one UMEM frame (checked by `ptr`).
+                    // The kernel handed this frame to us through our RX ring and does not touch
+                    // it until it is back on the fill ring (after this loop); no other socket
+                    // sees it. Nothing else references it while the job lives (until `handle`
+                    // returns and the job's result is read below).
+                    let rx_buf = unsafe { std::slice::from_raw_parts(rx_ptr, desc.len as usize) };
+                    // SAFETY: `frame` came from this socket's free list: it belongs to this
+                    // socket's TX partition (disjoint from the RX pool and other sockets'
+                    // partitions), is neither on the TX ring nor in the kernel, and was popped
+                    // once, so no other job of this batch has it; this is the only reference to
+                    // those `frame_size` bytes (inside the UMEM, checked by `ptr`) while the job
+                    // lives.
+                    let tx_buf =
+                        unsafe { std::slice::from_raw_parts_mut(tx_ptr, frame_size as usize) };
+                    jobs[n] = Job::new(rx_buf, tx_buf);
+                    frames[n] = frame;
+                    n += 1;
+                    if n == JOBS {
+                        break;
+                    }
                 }
-                // The stash has room for MAX_BATCH >= received entries: never reallocates.
-                self.rx_stash.push(chunk);
-                let Some(rx_ptr) = umem.ptr(desc.addr, desc.len) else {
-                    self.stats.bad_desc += 1;
-                    continue;
-                };
-                if tx.remaining() == 0 {
-                    self.stats.no_tx_frame += 1;
-                    continue;
+                if n == 0 {
+                    break;
                 }
-                let Some(frame) = self.free.pop() else {
-                    self.stats.no_tx_frame += 1;
-                    continue;
-                };
-                let Some(tx_ptr) = umem.ptr(frame, frame_size) else {
-                    // Our own partition is always inside the UMEM; keep the frame regardless.
-                    let _ = self.free.push(frame);
-                    continue;
-                };
-                // SAFETY: `rx_ptr..+desc.len` lies inside one UMEM frame (checked by `ptr`). The
-                // kernel handed this frame to us through our RX ring and does not touch it until
-                // it is back on the fill ring (after this loop); no other socket sees it. Nothing
-                // else references it while the shared slice lives (only for the `handle` call).
-                let rx_buf = unsafe { std::slice::from_raw_parts(rx_ptr, desc.len as usize) };
-                // SAFETY: `frame` came from this socket's free list: it belongs to this socket's
-                // TX partition (disjoint from the RX pool and other sockets' partitions) and is
-                // neither on the TX ring nor in the kernel; so this is the only reference to
-                // those `frame_size` bytes (inside the UMEM, checked by `ptr`) for the call.
-                let tx_buf = unsafe { std::slice::from_raw_parts_mut(tx_ptr, frame_size as usize) };
-                match handle(rx_buf, tx_buf) {
-                    Tx::Send(len) if len > 0 && len <= frame_size as usize => {
-                        let d = libc::xdp_desc {
-                            addr: frame,
-                            len: len as u32,
-                            options: 0,
-                        };
-                        if tx.push(d).is_err() {
+                handle(&mut jobs[..n]);
+                for (job, &frame) in jobs[..n].iter_mut().zip(&frames) {
+                    match std::mem::replace(job, Job::empty()).out {
+                        Tx::Send(len) if len > 0 && len <= frame_size as usize => {
+                            let d = libc::xdp_desc {
+                                addr: frame,
+                                len: len as u32,
+                                options: 0,
+                            };
+                            if tx.push(d).is_err() {
+                                let _ = self.free.push(frame);
+                            }
+                        }
+                        // Room: the held queue was sized for the whole TX partition.
+                        Tx::Hold { len, ticket } if len > 0 && len <= frame_size as usize => {
+                            self.held.push_back((ticket, frame, len as u32));
+                        }
+                        _ => {
                             let _ = self.free.push(frame);
                         }
-                    }
-                    // Room: the held queue was sized for the whole TX partition.
-                    Tx::Hold { len, ticket } if len > 0 && len <= frame_size as usize => {
-                        self.held.push_back((ticket, frame, len as u32));
-                    }
-                    _ => {
-                        let _ = self.free.push(frame);
                     }
                 }
             }
