@@ -7,10 +7,11 @@
 //! reply frame straight into a TX buffer. [`config`] turns the operator's TOML into the validated
 //! runtime model the decision reads.
 //!
-//! Only `xsk` may use `unsafe`.
+//! Only `xsk` (and `cpu`'s prefetch hint) may use `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod cpu;
 pub mod dhcp;
 pub mod journal;
 pub mod lease;

@@ -69,10 +69,10 @@ impl Host<'_> {
 /// server (`'c`); [`Server::respond`] decides on it.
 ///
 /// WHY two phases: a new client's first lookup in the lease tables is a cache miss (its
-/// shard's index filter word is in a table far larger than the caches). Preparing every frame
-/// of a received batch first touches all those words, so their misses overlap with each
-/// other and with the parsing of the next frames; the decisions that follow find them
-/// cached. `prepare` reads no lease state, so the order of decisions is unchanged.
+/// shard's index filter word is in a table far larger than the caches). A worker prepares
+/// every frame of a received batch first, which prefetches all those words, so their misses
+/// overlap; the decisions that follow find them cached. `prepare` reads no lease state, so
+/// the order of decisions is unchanged.
 ///
 /// The fields are filled in place, one after the other, rather than assembled from parts: the
 /// request and its facts are a few hundred bytes, and every move of them is a copy.
@@ -225,21 +225,34 @@ impl Server {
     }
 
     /// Phase one of a decision: parse and validate `rx`, identify the client, select the
-    /// subnet and the reservation, and touch the client's lease table memory
-    /// ([`LeaseTables::prefetch`]). Reads no lease state, so preparing a whole batch first
+    /// subnet and the reservation, and prefetch the lease table memory the decision will
+    /// read first ([`LeaseTables::prefetch`]). Reads no lease state, so preparing a whole batch first
     /// and then responding to each in turn gives the same replies as handling them one by
     /// one. Counts the frame and its message type.
     pub fn prepare<'r>(&self, rx: &'r [u8], link: &Link, stats: &mut Stats) -> Prepared<'r, '_> {
+        let mut p = Prepared::default();
+        self.prepare_into(rx, link, stats, &mut p);
+        p
+    }
+
+    /// [`Self::prepare`] into `p` (a slot of the caller's batch array, written in place: a
+    /// `Prepared` is a few hundred bytes, and returning it by value copies it).
+    pub fn prepare_into<'r, 'c>(
+        &'c self,
+        rx: &'r [u8],
+        link: &Link,
+        stats: &mut Stats,
+        p: &mut Prepared<'r, 'c>,
+    ) {
         stats.frames += 1;
-        let mut p = Prepared {
-            req: wire::parse(rx),
-            ..Prepared::default()
-        };
+        p.req = wire::parse(rx);
+        p.facts = None;
+        p.client = None;
         let req = match &p.req {
             Ok(req) => req,
             Err(reason) => {
                 p.route = Err(*reason);
-                return p;
+                return;
             }
         };
         let mtype = req.options.message_type();
@@ -255,7 +268,6 @@ impl Server {
         }
         p.client = Some(client);
         p.route = route;
-        p
     }
 
     /// Phase two: decide on a prepared frame with the lease tables as they are now, write

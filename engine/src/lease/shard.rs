@@ -348,11 +348,9 @@ impl Filter {
         }
     }
 
-    /// Read `h`'s filter word without the shard lock, so that the lookup that follows finds
-    /// it cached. The value is only a hint and is not returned.
-    pub fn touch(&self, h: u64) {
-        let (w, _) = self.bits(Index::tag(h));
-        std::hint::black_box(w.load(Ordering::Relaxed));
+    /// `h`'s filter word, for a lock-free prefetch (`LeaseTables::prefetch`).
+    pub fn word(&self, h: u64) -> &AtomicU64 {
+        self.bits(Index::tag(h)).0
     }
 }
 

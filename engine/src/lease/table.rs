@@ -189,15 +189,15 @@ impl LeaseTables {
         Some(self.info(&g))
     }
 
-    /// A hint that `client` is about to be looked up in `subnet`: read the memory the lookup
-    /// will read first (the client's word of its shard's index filter), without any lock.
-    /// A worker calls this for every frame of a received batch before deciding on the first,
-    /// so the batch's cache misses overlap (see `shard.rs`, "WHY the filter is shared
-    /// atomics"). It changes nothing and costs a hash and one load.
+    /// A hint that `client` is about to be looked up in `subnet`: prefetch what the lookup
+    /// reads first (the client's word of its shard's index filter), without any lock. A
+    /// worker gives the hints of a whole received batch before deciding on the first, so the
+    /// batch's cache misses overlap (see `shard.rs`, "WHY the filter is shared atomics", and
+    /// `crate::cpu`). Changes nothing.
     pub fn prefetch(&self, client: &ClientKey, subnet: SubnetId) {
         if let Some(sn) = space::pool_index(&self.space, subnet) {
             let cell = &self.shards[self.shard_of(client)];
-            cell.filter.touch(self.idx_hash(client, sn));
+            crate::cpu::prefetch(cell.filter.word(self.idx_hash(client, sn)));
         }
     }
 
