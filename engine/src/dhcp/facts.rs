@@ -1,11 +1,11 @@
 //! The request options the decision reads, read once per packet.
 //!
-//! Each `DhcpOptions` accessor re-reads its option from the frame (joining RFC 3396 fragments
-//! when needed), and option 82's sub-options are found by walking them. Reading every fact
-//! once, up front, keeps the decision code free to consult them as often as the RFC logic
-//! wants without paying for it again.
+//! Each `DhcpOptions` accessor reads the slot the parse recorded for its option and then the
+//! frame (joining RFC 3396 fragments when needed), and option 82's sub-options are found by
+//! walking them. Reading every fact once, up front, keeps the decision code free to consult
+//! them as often as the RFC logic wants without paying for it again.
 
-use crate::wire::{DhcpOptions, MessageType, OptRef, opt};
+use crate::wire::{DhcpOptions, MessageType, OptRef, RelayAgentInfo, opt};
 use std::net::Ipv4Addr;
 
 /// Option 82 (RFC 3046) as the decision uses it.
@@ -51,38 +51,11 @@ fn addr4(v: &[u8]) -> Option<Ipv4Addr> {
 
 impl<'a> Facts<'a> {
     /// Read the facts of `opts`; `mtype` is `opts.message_type()`, already read by the caller.
+    ///
+    /// Each accessor reads the slot the parse recorded for its code (no walk over the
+    /// options): a single instance of a fixed-size option is one bounds-checked load.
+    #[inline]
     pub(crate) fn read(opts: &DhcpOptions<'a>, mtype: MessageType) -> Self {
-        let relay = opts.relay_agent().map(|r| {
-            let mut f = RelayFacts {
-                raw: r.raw(),
-                circuit_id: None,
-                remote_id: None,
-                link_selection: None,
-                server_id_override: None,
-            };
-            // One pass; the first instance of a sub-option counts, as in `RelayAgentInfo`.
-            let mut seen = 0u16;
-            for (code, v) in r.sub_options() {
-                let bit = match code {
-                    opt::relay::CIRCUIT_ID => 1,
-                    opt::relay::REMOTE_ID => 2,
-                    opt::relay::LINK_SELECTION => 4,
-                    opt::relay::SERVER_ID_OVERRIDE => 8,
-                    _ => continue,
-                };
-                if seen & bit != 0 {
-                    continue;
-                }
-                seen |= bit;
-                match code {
-                    opt::relay::CIRCUIT_ID => f.circuit_id = Some(v),
-                    opt::relay::REMOTE_ID => f.remote_id = Some(v),
-                    opt::relay::LINK_SELECTION => f.link_selection = addr4(v),
-                    _ => f.server_id_override = addr4(v),
-                }
-            }
-            f
-        });
         Facts {
             mtype,
             requested_ip: opts.requested_ip(),
@@ -92,8 +65,45 @@ impl<'a> Facts<'a> {
             max_message_size: opts.max_message_size(),
             client_id: opts.client_id(),
             prl: opts.parameter_request_list(),
-            relay,
+            relay: opts.relay_agent().map(RelayFacts::read),
         }
+    }
+}
+
+impl<'a> RelayFacts<'a> {
+    /// The sub-options the decision uses, in one pass over option 82. Kept out of line: only
+    /// relayed requests carry it, and the direct path stays small enough to inline.
+    #[inline(never)]
+    fn read(r: RelayAgentInfo<'a>) -> Self {
+        let mut f = RelayFacts {
+            raw: r.raw(),
+            circuit_id: None,
+            remote_id: None,
+            link_selection: None,
+            server_id_override: None,
+        };
+        // One pass; the first instance of a sub-option counts, as in `RelayAgentInfo`.
+        let mut seen = 0u16;
+        for (code, v) in r.sub_options() {
+            let bit = match code {
+                opt::relay::CIRCUIT_ID => 1,
+                opt::relay::REMOTE_ID => 2,
+                opt::relay::LINK_SELECTION => 4,
+                opt::relay::SERVER_ID_OVERRIDE => 8,
+                _ => continue,
+            };
+            if seen & bit != 0 {
+                continue;
+            }
+            seen |= bit;
+            match code {
+                opt::relay::CIRCUIT_ID => f.circuit_id = Some(v),
+                opt::relay::REMOTE_ID => f.remote_id = Some(v),
+                opt::relay::LINK_SELECTION => f.link_selection = addr4(v),
+                _ => f.server_id_override = addr4(v),
+            }
+        }
+        f
     }
 }
 

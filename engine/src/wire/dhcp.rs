@@ -14,12 +14,13 @@
 //!   following ones ([`OptRef::fragments`], [`OptRef::copy_into`]); since the pass already
 //!   validated every length on the way, that walk cannot fail.
 //!
-//! Codes the decision reads on every packet (53, 50, 54, 61, 55, 57, 82, ...) have fixed slots
-//! found by a 256-entry lookup, so their accessors cost an index, not a search. Other codes go
-//! into a small table; if a (hostile) message carries more distinct codes than fit, lookups of
-//! the codes that did not fit fall back to a linear walk of the options: answers stay exact and
-//! parsing never allocates or fails for that reason. The table is O(options) to build and the
-//! whole [`DhcpOptions`] is `Copy`.
+//! Codes the decision reads (53, 50, 54, 61, 55, 57, 82, ...) have fixed slots found by a
+//! 256-entry lookup, so recording an instance is one table load and one slot update, and their
+//! accessors cost an index, not a search. Every other code lands in one shared slot that is
+//! never read (so the walk has no branch for them), and [`DhcpOptions::get`] finds such a code
+//! by walking the options: answers stay exact, nothing on the per-packet path asks for one, and
+//! no message can overflow a table. The slots are O(options) to build and the whole
+//! [`DhcpOptions`] (about 120 bytes, copied into every [`Request`]) is `Copy`.
 //!
 //! # Option validation policy
 //!
@@ -325,31 +326,49 @@ impl Iterator for Instances<'_> {
 // ---------------------------------------------------------------------------------------------
 // Per-code summary recorded by the single pass.
 
+/// The area an option is in, from the offset of its code byte. (The value offset alone would
+/// be ambiguous: an empty option closing `sname` has its value offset at `file`'s start.)
+fn area_of(code_pos: usize) -> u8 {
+    if code_pos >= field::OPTIONS {
+        AREA_OPTIONS
+    } else if code_pos >= field::FILE.start {
+        AREA_FILE
+    } else {
+        AREA_SNAME
+    }
+}
+
 /// Where an option's instances are: the first one, and totals over all of them.
+///
+/// The first instance's length and area are not stored: its length byte sits just before its
+/// value, and its code byte's offset tells the area ([`area_of`]). Six bytes per slot keep the
+/// whole [`DhcpOptions`] (copied into every [`Request`]) small.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Slot {
-    /// Offset of the first instance's value in the message.
+    /// Offset of the first instance's value in the message (at least 2 when present).
     first: u16,
     /// Sum of all instances' lengths (the concatenated length, RFC 3396).
     total: u16,
     /// Number of instances; 0 = option absent.
     frags: u16,
-    /// Length of the first instance's value.
-    first_len: u8,
-    /// Area of the first instance.
-    area: u8,
 }
 
 impl Slot {
-    fn add(&mut self, value: usize, len: u8, area: u8) {
+    #[inline(always)]
+    fn add(&mut self, value: usize, len: u8) {
+        // Exact, no truncation or wrap: `DhcpOptions::read` refuses messages longer than
+        // u16::MAX bytes, so offsets, the sum of the lengths and the instance count (each
+        // instance takes at least two bytes) are all below 2^16.
         if self.frags == 0 {
-            // Offsets fit: DhcpOptions::parse refuses messages longer than u16::MAX.
-            self.first = u16::try_from(value).unwrap_or(u16::MAX);
-            self.first_len = len;
-            self.area = area;
+            self.first = value as u16;
         }
-        self.total = self.total.saturating_add(u16::from(len));
-        self.frags = self.frags.saturating_add(1);
+        self.total = self.total.wrapping_add(u16::from(len));
+        self.frags = self.frags.wrapping_add(1);
+    }
+
+    /// Offset and length of the value when it is a single instance.
+    fn single(&self) -> Option<(usize, usize)> {
+        (self.frags == 1).then_some((usize::from(self.first), usize::from(self.total)))
     }
 }
 
@@ -371,9 +390,21 @@ const KNOWN: [u8; 14] = [
     opt::SUBNET_SELECTION,
 ];
 
-/// `KNOWN_INDEX[code]` = slot + 1 for codes in [`KNOWN`], 0 otherwise.
+/// Slots in [`DhcpOptions`]: slot 0 takes every code not in [`KNOWN`] (and is never read), so
+/// recording an option needs no branch; a power of two, so a masked index needs no bounds
+/// check.
+const SLOTS: usize = 16;
+const _: () = assert!(KNOWN.len() < SLOTS && SLOTS.is_power_of_two());
+
+/// [`KNOWN_INDEX`] entry of PAD and END, which are not options.
+const PAD_OR_END: u8 = 0x80;
+
+/// `KNOWN_INDEX[code]` = slot + 1 for codes in [`KNOWN`], [`PAD_OR_END`] for PAD and END, 0
+/// otherwise: the code's slot in [`DhcpOptions`].
 const KNOWN_INDEX: [u8; 256] = {
     let mut t = [0u8; 256];
+    t[opt::PAD as usize] = PAD_OR_END;
+    t[opt::END as usize] = PAD_OR_END;
     let mut i = 0;
     while i < KNOWN.len() {
         t[KNOWN[i] as usize] = i as u8 + 1;
@@ -384,16 +415,16 @@ const KNOWN_INDEX: [u8; 256] = {
 
 const fn known_slot(code: u8) -> Option<usize> {
     match KNOWN_INDEX[code as usize] {
-        0 => None,
+        0 | PAD_OR_END => None,
         n => Some(n as usize - 1),
     }
 }
 
-/// Slot index of a code in [`KNOWN`]. Only used to define the `K_*` constants below, so a
-/// code missing from `KNOWN` is a compile error, never a run-time panic.
+/// Index in [`DhcpOptions`]' slots of a code in [`KNOWN`]. Only used to define the `K_*`
+/// constants below, so a code missing from `KNOWN` is a compile error, never a run-time panic.
 const fn ks(code: u8) -> usize {
     match known_slot(code) {
-        Some(i) => i,
+        Some(i) => i + 1,
         None => panic!("code not in KNOWN"),
     }
 }
@@ -411,104 +442,102 @@ const K_CLIENT_ID: usize = ks(opt::CLIENT_ID);
 const K_RELAY_AGENT_INFO: usize = ks(opt::RELAY_AGENT_INFO);
 const K_SUBNET_SELECTION: usize = ks(opt::SUBNET_SELECTION);
 
-/// How many distinct other codes are summarised; further ones are found by walking.
-const OTHER_CAP: usize = 8;
-
 /// The options of a validated DHCP message, borrowing it. `Copy`, no heap.
 #[derive(Clone, Copy)]
 pub struct DhcpOptions<'a> {
     /// The whole BOOTP message (fixed header + options).
     msg: &'a [u8],
-    known: [Slot; KNOWN.len()],
-    other_codes: [u8; OTHER_CAP],
-    other: [Slot; OTHER_CAP],
-    other_len: u8,
-    /// Some code did not fit in `other`: unknown codes must be looked up by walking.
-    overflow: bool,
+    /// Per-code summaries, indexed by [`KNOWN_INDEX`]; slot 0 collects all other codes.
+    slots: [Slot; SLOTS],
     /// Option overload value (0 if none).
     overload: u8,
 }
 
 impl<'a> DhcpOptions<'a> {
+    /// No options yet; [`Self::read`] fills them in.
     fn empty(msg: &'a [u8]) -> Self {
         DhcpOptions {
             msg,
-            known: [Slot::default(); KNOWN.len()],
-            other_codes: [0; OTHER_CAP],
-            other: [Slot::default(); OTHER_CAP],
-            other_len: 0,
-            overflow: false,
+            slots: [Slot::default(); SLOTS],
             overload: 0,
         }
     }
 
-    fn record(&mut self, code: u8, value: usize, len: u8, area: u8) {
-        if let Some(i) = known_slot(code) {
-            if let Some(s) = self.known.get_mut(i) {
-                s.add(value, len, area);
-            }
-            return;
-        }
-        let n = usize::from(self.other_len).min(OTHER_CAP);
-        if let Some(i) = self.other_codes[..n].iter().position(|&c| c == code) {
-            self.other[i].add(value, len, area);
-        } else if n < OTHER_CAP {
-            self.other_codes[n] = code;
-            self.other[n].add(value, len, area);
-            self.other_len += 1;
-        } else {
-            self.overflow = true;
-        }
+    fn slot(&self, k: usize) -> Slot {
+        self.slots[k & (SLOTS - 1)]
     }
 
-    /// Walk one area, recording every instance. Returns whether END was seen.
-    fn scan_area(&mut self, area: u8) -> Result<bool, DropReason> {
-        let msg = self.msg;
-        let Some((mut pos, end)) = area_bounds(msg.len(), self.overload, area) else {
-            return Ok(true);
-        };
-        while pos < end {
-            let Some(&code) = msg.get(pos) else {
+    /// Walk one area, recording every instance. `area` is the area's bytes and `end` the
+    /// offset in the message where it ends. Returns whether END was seen.
+    #[inline(always)]
+    fn scan_area(
+        &mut self,
+        area: &[u8],
+        end: usize,
+        overload_allowed: bool,
+    ) -> Result<bool, DropReason> {
+        let base = end - area.len();
+        let mut pos = 0;
+        while let Some(&code) = area.get(pos) {
+            let slot = KNOWN_INDEX[usize::from(code)];
+            // PAD and END (one table load decides for every other code too).
+            if slot == PAD_OR_END {
+                if code == opt::END {
+                    return Ok(true);
+                }
+                pos += 1;
+                continue;
+            }
+            // The length byte and the whole value must lie inside this area.
+            let Some(&len) = area.get(pos + 1) else {
                 return Err(DropReason::OptionTruncated);
             };
-            match code {
-                opt::PAD => pos += 1,
-                opt::END => return Ok(true),
-                _ => {
-                    // The length byte and the whole value must lie inside this area.
-                    let len = match msg.get(pos + 1) {
-                        Some(&l) if pos + 1 < end => l,
-                        _ => return Err(DropReason::OptionTruncated),
-                    };
-                    let value = pos + 2;
-                    let next = value + usize::from(len);
-                    if next > end {
-                        return Err(DropReason::OptionTruncated);
-                    }
-                    // RFC 2131 §4.1: overload lives in `options`; in `file`/`sname` it would loop.
-                    if code == opt::OVERLOAD && area != AREA_OPTIONS {
-                        return Err(DropReason::BadOverload);
-                    }
-                    self.record(code, value, len, area);
-                    pos = next;
-                }
+            let value = pos + 2;
+            let next = value + usize::from(len);
+            if next > area.len() {
+                return Err(DropReason::OptionTruncated);
             }
+            // RFC 2131 §4.1: overload lives in `options`; in `file`/`sname` it would loop.
+            if code == opt::OVERLOAD && !overload_allowed {
+                return Err(DropReason::BadOverload);
+            }
+            self.slots[usize::from(slot) & (SLOTS - 1)].add(base + value, len);
+            pos = next;
         }
         Ok(false)
     }
 
     /// Parse the options of `msg` (a BOOTP message whose fixed header and cookie were checked).
+    /// The tests' entry point; [`parse`] fills a request's options in place with [`Self::read`].
+    #[cfg(test)]
     pub(crate) fn parse(msg: &'a [u8]) -> Result<Self, DropReason> {
+        let mut o = Self::empty(msg);
+        o.read()?;
+        Ok(o)
+    }
+
+    /// Walk and validate the options of `self.msg` into `self` (built by [`Self::empty`]), in
+    /// place inside the [`Request`] being built.
+    #[inline(always)]
+    fn read(&mut self) -> Result<(), DropReason> {
+        let msg = self.msg;
         if msg.len() > usize::from(u16::MAX) {
             // Unreachable through `wire::parse` (bounded by the IPv4 total length); keeps the
             // u16 offsets in `Slot` exact.
             return Err(DropReason::UdpBadLength);
         }
-        let mut o = Self::empty(msg);
-        let end_in_options = o.scan_area(AREA_OPTIONS)?;
-        if let Some(r) = o.known_ref(K_OVERLOAD) {
+        let (Some(options), Some(file), Some(sname)) = (
+            msg.get(field::OPTIONS..),
+            msg.get(field::FILE),
+            msg.get(field::SNAME),
+        ) else {
+            // Unreachable through `wire::parse`, which checks the fixed header first.
+            return Err(DropReason::BootpTruncated);
+        };
+        let end_in_options = self.scan_area(options, msg.len(), true)?;
+        if self.slot(K_OVERLOAD).frags != 0 {
             // RFC 2132 §9.3: length 1, value 1 (file), 2 (sname) or 3 (both).
-            o.overload = match r.fixed::<1>() {
+            self.overload = match self.known_fixed::<1>(K_OVERLOAD) {
                 Some([v @ 1..=3]) => v,
                 _ => return Err(DropReason::BadOverload),
             };
@@ -518,45 +547,46 @@ impl<'a> DhcpOptions<'a> {
                 return Err(DropReason::OptionsUnterminated);
             }
             // RFC 3396 §6 / RFC 2131 §4.1: `file` is read before `sname`.
-            for area in [AREA_FILE, AREA_SNAME] {
-                if !o.scan_area(area)? {
-                    return Err(DropReason::OptionsUnterminated);
-                }
+            if self.overload & OVERLOAD_FILE != 0
+                && !self.scan_area(file, field::FILE.end, false)?
+            {
+                return Err(DropReason::OptionsUnterminated);
+            }
+            if self.overload & OVERLOAD_SNAME != 0
+                && !self.scan_area(sname, field::SNAME.end, false)?
+            {
+                return Err(DropReason::OptionsUnterminated);
             }
         }
-        o.validate()?;
-        Ok(o)
+        self.validate()
     }
 
     /// Fixed-size and structural checks; see the policy table in the module docs.
+    #[inline(always)]
     fn validate(&self) -> Result<(), DropReason> {
-        let len = |slot: usize| {
-            self.known
-                .get(slot)
-                .map(|s| (s.frags, usize::from(s.total)))
+        let mt = self.slot(K_MESSAGE_TYPE);
+        if mt.frags == 0 {
+            return Err(DropReason::NoMessageType);
+        }
+        // Present with another length than `n` (all instances together, RFC 3396).
+        let not = |k: usize, n: u16| {
+            let s = self.slot(k);
+            s.frags != 0 && s.total != n
         };
-        match len(K_MESSAGE_TYPE) {
-            Some((0, _)) | None => return Err(DropReason::NoMessageType),
-            Some((_, 1)) => {}
-            Some(_) => return Err(DropReason::BadOptionLength),
+        let cid = self.slot(K_CLIENT_ID);
+        if mt.total != 1
+            || not(K_REQUESTED_IP, 4)
+            || not(K_SERVER_ID, 4)
+            || not(K_SUBNET_SELECTION, 4)
+            || not(K_LEASE_TIME, 4)
+            || not(K_MAX_MESSAGE_SIZE, 2)
+            || (cid.frags != 0 && cid.total < 2)
+        {
+            return Err(DropReason::BadOptionLength);
         }
-        for (slot, ok) in [
-            (K_REQUESTED_IP, 4..=4),
-            (K_SERVER_ID, 4..=4),
-            (K_SUBNET_SELECTION, 4..=4),
-            (K_LEASE_TIME, 4..=4),
-            (K_MAX_MESSAGE_SIZE, 2..=2),
-            (K_CLIENT_ID, 2..=usize::MAX),
-        ] {
-            if let Some((frags, total)) = len(slot)
-                && frags > 0
-                && !ok.contains(&total)
-            {
-                return Err(DropReason::BadOptionLength);
-            }
-        }
-        if let Some(r) = self.known_ref(K_RELAY_AGENT_INFO) {
-            let raw = r.contiguous().ok_or(DropReason::BadOptionLength)?;
+        let relay = self.slot(K_RELAY_AGENT_INFO);
+        if relay.frags != 0 {
+            let raw = self.relay_raw().ok_or(DropReason::BadOptionLength)?;
             if !sub_options_well_formed(raw) {
                 return Err(DropReason::BadOptionLength);
             }
@@ -564,10 +594,33 @@ impl<'a> DhcpOptions<'a> {
         Ok(())
     }
 
-    fn known_ref(&self, slot: usize) -> Option<OptRef<'a>> {
-        let s = *self.known.get(slot)?;
-        let code = *KNOWN.get(slot)?;
-        self.make_ref(code, s)
+    /// Option 82's value when it is present as one instance.
+    fn relay_raw(&self) -> Option<&'a [u8]> {
+        let (start, len) = self.slot(K_RELAY_AGENT_INFO).single()?;
+        self.msg.get(start..start + len)
+    }
+
+    /// The value of the known option in slot `k` as exactly `N` bytes, or `None` if absent or
+    /// of another length. The usual single instance is one bounds-checked read.
+    #[inline(always)]
+    fn known_fixed<const N: usize>(&self, k: usize) -> Option<[u8; N]> {
+        let s = self.slot(k);
+        const { assert!(N > 0) };
+        // A total of N > 0 bytes means at least one instance.
+        if usize::from(s.total) != N {
+            return None;
+        }
+        if s.frags == 1 {
+            let start = usize::from(s.first);
+            return self.msg.get(start..start + N)?.try_into().ok();
+        }
+        // Split over several instances (RFC 3396): join them.
+        self.known_ref(k)?.fixed::<N>()
+    }
+
+    fn known_ref(&self, k: usize) -> Option<OptRef<'a>> {
+        let code = *KNOWN.get(k.wrapping_sub(1))?;
+        self.make_ref(code, self.slot(k))
     }
 
     fn make_ref(&self, code: u8, slot: Slot) -> Option<OptRef<'a>> {
@@ -585,36 +638,29 @@ impl<'a> DhcpOptions<'a> {
         if code == opt::PAD || code == opt::END {
             return None;
         }
-        if let Some(i) = known_slot(code) {
-            return self.known_ref(i);
-        }
-        let n = usize::from(self.other_len).min(OTHER_CAP);
-        if let Some(i) = self.other_codes[..n].iter().position(|&c| c == code) {
-            return self.make_ref(code, self.other[i]);
-        }
-        if !self.overflow {
-            return None;
-        }
-        // Hostile message with more distinct codes than the table holds: walk.
-        let mut slot = Slot::default();
-        let mut it = Instances::all(self.msg, self.overload);
-        while let Some((c, value, len)) = it.next() {
-            if c == code {
-                slot.add(value, len, it.area);
+        match KNOWN_INDEX[usize::from(code)] {
+            0 | PAD_OR_END => {
+                // Not summarised by the parse (the decision never asks for it): walk.
+                let mut slot = Slot::default();
+                for (c, value, len) in Instances::all(self.msg, self.overload) {
+                    if c == code {
+                        slot.add(value, len);
+                    }
+                }
+                self.make_ref(code, slot)
             }
+            k => self.make_ref(code, self.slot(usize::from(k))),
         }
-        self.make_ref(code, slot)
     }
 
     /// Message type (option 53). Always present after a successful parse.
     pub fn message_type(&self) -> MessageType {
-        self.known_ref(K_MESSAGE_TYPE)
-            .and_then(|r| r.fixed::<1>())
+        self.known_fixed::<1>(K_MESSAGE_TYPE)
             .map_or(MessageType::Unknown(0), |[t]| MessageType::from(t))
     }
 
     fn ipv4(&self, slot: usize) -> Option<Ipv4Addr> {
-        self.known_ref(slot)?.fixed::<4>().map(Ipv4Addr::from)
+        self.known_fixed::<4>(slot).map(Ipv4Addr::from)
     }
 
     /// Requested IP address (option 50, RFC 2132 §9.1).
@@ -634,16 +680,13 @@ impl<'a> DhcpOptions<'a> {
 
     /// Requested lease time in seconds (option 51, RFC 2132 §9.2).
     pub fn lease_time(&self) -> Option<u32> {
-        self.known_ref(K_LEASE_TIME)?
-            .fixed::<4>()
-            .map(u32::from_be_bytes)
+        self.known_fixed::<4>(K_LEASE_TIME).map(u32::from_be_bytes)
     }
 
     /// Maximum DHCP message size (option 57, RFC 2132 §9.10); `None` if absent or below the
     /// legal minimum of 576, in which case 576 applies.
     pub fn max_message_size(&self) -> Option<u16> {
-        self.known_ref(K_MAX_MESSAGE_SIZE)?
-            .fixed::<2>()
+        self.known_fixed::<2>(K_MAX_MESSAGE_SIZE)
             .map(u16::from_be_bytes)
             .filter(|&v| v >= MIN_MAX_MESSAGE_SIZE)
     }
@@ -670,8 +713,7 @@ impl<'a> DhcpOptions<'a> {
 
     /// Relay agent information (option 82, RFC 3046), validated by `parse`.
     pub fn relay_agent(&self) -> Option<RelayAgentInfo<'a>> {
-        let raw = self.known_ref(K_RELAY_AGENT_INFO)?.contiguous()?;
-        Some(RelayAgentInfo { raw })
+        self.relay_raw().map(|raw| RelayAgentInfo { raw })
     }
 
     /// Option overload value (option 52): 0 none, 1 `file`, 2 `sname`, 3 both carry options.
@@ -732,21 +774,22 @@ impl<'a> OptRef<'a> {
 
     /// The value as one slice when it is a single instance.
     pub fn contiguous(&self) -> Option<&'a [u8]> {
-        if self.slot.frags != 1 {
-            return None;
-        }
-        let start = usize::from(self.slot.first);
-        self.msg
-            .get(start..start + usize::from(self.slot.first_len))
+        let (start, len) = self.slot.single()?;
+        self.msg.get(start..start + len)
     }
 
     /// The instances' values, in RFC 3396 order.
     pub fn fragments(&self) -> Fragments<'a> {
         let first = usize::from(self.slot.first);
-        let first_len = usize::from(self.slot.first_len);
+        // The first instance's length byte precedes its value, its code byte that (`Slot`).
+        let first_len = first
+            .checked_sub(1)
+            .and_then(|at| self.msg.get(at))
+            .map_or(0, |&l| usize::from(l));
+        let area = area_of(first.saturating_sub(2));
         Fragments {
             first: self.msg.get(first..first + first_len),
-            rest: Instances::at(self.msg, self.overload, self.slot.area, first + first_len),
+            rest: Instances::at(self.msg, self.overload, area, first + first_len),
             code: self.code,
             remaining: self.slot.frags,
         }
@@ -935,35 +978,16 @@ impl<'a> Iterator for SubOptions<'a> {
 
 // ---------------------------------------------------------------------------------------------
 
-fn addr(b: &[u8]) -> Ipv4Addr {
-    match b {
-        [a, b, c, d, ..] => Ipv4Addr::new(*a, *b, *c, *d),
-        _ => Ipv4Addr::UNSPECIFIED,
-    }
-}
-
-fn be32(b: &[u8]) -> u32 {
-    match b {
-        [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
-        _ => 0,
-    }
-}
-
-fn be16(b: &[u8]) -> u16 {
-    match b {
-        [a, b, ..] => u16::from_be_bytes([*a, *b]),
-        _ => 0,
-    }
-}
-
 /// Validate the BOOTP message `msg` (the UDP payload) and build the [`Request`].
+#[inline(always)]
 pub(crate) fn parse<'a>(
     l2: L2Header,
     ip: &ipv4::Header,
     udp: &udp::Header,
     msg: &'a [u8],
 ) -> Result<Request<'a>, DropReason> {
-    let Some(fixed) = msg.get(..field::OPTIONS) else {
+    // One length check; the fixed fields below are constant-index reads of this array.
+    let Some(fixed) = msg.first_chunk::<{ field::OPTIONS }>() else {
         return Err(DropReason::BootpTruncated);
     };
     if fixed[field::OP] != BOOTREQUEST {
@@ -980,10 +1004,14 @@ pub(crate) fn parse<'a>(
     if fixed[field::COOKIE] != MAGIC_COOKIE {
         return Err(DropReason::BadCookie);
     }
-    let options = DhcpOptions::parse(msg)?;
+    let be16 = |at: usize| u16::from_be_bytes([fixed[at], fixed[at + 1]]);
+    let be32 =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let addr = |at: usize| Ipv4Addr::from(be32(at));
     let mut chaddr = [0u8; 16];
     chaddr.copy_from_slice(&fixed[field::CHADDR]);
-    Ok(Request {
+    // Built once, with the options walked into it in place.
+    let mut req = Request {
         l2,
         ip_src: ip.src,
         ip_dst: ip.dst,
@@ -992,16 +1020,18 @@ pub(crate) fn parse<'a>(
         htype,
         hlen,
         hops: fixed[field::HOPS],
-        xid: be32(&fixed[field::XID]),
-        secs: be16(&fixed[field::SECS]),
-        flags: be16(&fixed[field::FLAGS]),
-        ciaddr: addr(&fixed[field::CIADDR]),
-        yiaddr: addr(&fixed[field::YIADDR]),
-        siaddr: addr(&fixed[field::SIADDR]),
-        giaddr: addr(&fixed[field::GIADDR]),
+        xid: be32(field::XID.start),
+        secs: be16(field::SECS.start),
+        flags: be16(field::FLAGS.start),
+        ciaddr: addr(field::CIADDR.start),
+        yiaddr: addr(field::YIADDR.start),
+        siaddr: addr(field::SIADDR.start),
+        giaddr: addr(field::GIADDR.start),
         chaddr,
-        options,
-    })
+        options: DhcpOptions::empty(msg),
+    };
+    req.options.read()?;
+    Ok(req)
 }
 
 #[cfg(test)]
@@ -1095,6 +1125,33 @@ mod tests {
             o.vendor_class().unwrap().bytes().collect::<Vec<_>>(),
             b"abcd"
         );
+    }
+
+    #[test]
+    fn split_option_whose_first_instance_is_empty_and_ends_file() {
+        // The first instance of 60 is empty and the last option of `file`; the rest follows
+        // in `sname`, which ends with an empty 12. A slot stores neither the length nor the
+        // area of the first instance (they are read back from the message), so this checks
+        // that derivation where it is most fragile: zero lengths next to an area's end.
+        let mut file = vec![0u8; 128];
+        file[124..127].copy_from_slice(&[60, 0, 255]);
+        let mut sname = vec![0u8; 64];
+        sname[..4].copy_from_slice(&[60, 2, b'a', b'b']);
+        sname[60..63].copy_from_slice(&[12, 0, 255]);
+        let m = bootp(&sname, &file, &[53, 1, 1, 52, 1, 3, 255]);
+        let o = opts(&m).unwrap();
+        let r = o.vendor_class().unwrap();
+        assert_eq!(r.fragment_count(), 2);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.contiguous(), None);
+        assert_eq!(r.fragments().collect::<Vec<_>>(), [&[][..], &b"ab"[..]]);
+        assert_eq!(r.bytes().collect::<Vec<_>>(), b"ab");
+        assert!(r.eq_slice(b"ab"));
+        let h = o.get(opt::HOSTNAME).unwrap();
+        assert_eq!((h.len(), h.fragment_count()), (0, 1));
+        assert_eq!(h.contiguous(), Some(&[][..]));
+        assert_eq!(h.fragments().collect::<Vec<_>>(), [&[][..]]);
+        assert!(o.hostname().is_none(), "an empty host name is ignored");
     }
 
     #[test]
@@ -1355,7 +1412,7 @@ mod tests {
 
     #[test]
     fn many_distinct_codes_overflow_table() {
-        // 40 distinct unknown codes (more than OTHER_CAP), two of them repeated late.
+        // 40 distinct unknown codes (none has a slot: found by walking), two repeated late.
         let mut o = Vec::new();
         for code in 160u8..200 {
             o.extend_from_slice(&[code, 2, code, !code]);

@@ -161,54 +161,47 @@ impl L2Header {
     }
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at + 2)?;
-    Some(u16::from_be_bytes([s[0], s[1]]))
-}
-
 /// Parse the Ethernet header and up to two VLAN tags; returns the header and the IPv4 bytes.
 ///
 /// Accepted stacks: none; one tag with TPID 0x8100 or 0x88a8; two tags where the outer TPID is
 /// 0x8100 or 0x88a8 and the inner one is 0x8100 (IEEE 802.1ad: a C-tag may follow an S-tag; an
 /// S-tag inside a C-tag is not a valid stack and is reported as [`DropReason::NotIpv4`]).
+#[inline]
 pub(crate) fn parse(frame: &[u8]) -> Result<(L2Header, &[u8]), DropReason> {
-    let (Some(dst), Some(src), Some(mut ethertype)) = (
-        frame.get(field::DST),
-        frame.get(field::SRC),
-        be16(frame, field::ETHERTYPE.start),
-    ) else {
+    let Some((fixed, mut rest)) = frame.split_first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(DropReason::EthTruncated);
     };
+    let [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, t0, t1] = *fixed;
     let mut l2 = L2Header {
-        dst: dst.try_into().map_err(|_| DropReason::EthTruncated)?,
-        src: src.try_into().map_err(|_| DropReason::EthTruncated)?,
+        dst: [d0, d1, d2, d3, d4, d5],
+        src: [s0, s1, s2, s3, s4, s5],
         tags: VlanTags::NONE,
     };
-    let mut off = field::HEADER_LEN;
+    let mut ethertype = u16::from_be_bytes([t0, t1]);
     while ethertype == TPID_8021Q || ethertype == TPID_8021AD {
-        match l2.tags.len() {
+        match l2.tags.count {
             0 => {}
             1 if ethertype == TPID_8021Q => {}
             1 => return Err(DropReason::NotIpv4),
             _ => return Err(DropReason::TooManyVlans),
         }
-        let (Some(tci), Some(next)) = (be16(frame, off), be16(frame, off + 2)) else {
+        let Some((&[c0, c1, n0, n1], tail)) = rest.split_first_chunk::<{ field::TAG_LEN }>() else {
             return Err(DropReason::EthTruncated);
         };
         // Cannot fail: the match above returned for two tags already.
         l2.tags
             .push(VlanTag {
                 tpid: ethertype,
-                tci,
+                tci: u16::from_be_bytes([c0, c1]),
             })
             .ok_or(DropReason::TooManyVlans)?;
-        ethertype = next;
-        off += field::TAG_LEN;
+        ethertype = u16::from_be_bytes([n0, n1]);
+        rest = tail;
     }
     if ethertype != ETHERTYPE_IPV4 {
         return Err(DropReason::NotIpv4);
     }
-    Ok((l2, frame.get(off..).unwrap_or(&[])))
+    Ok((l2, rest))
 }
 
 /// Write `dst`, `src`, the tags and the IPv4 ethertype at the start of `buf`.

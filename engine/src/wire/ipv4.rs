@@ -30,6 +30,8 @@ mod field {
 pub(crate) const HEADER_LEN: usize = field::HEADER_LEN;
 /// IP protocol number of UDP.
 pub(crate) const PROTO_UDP: u8 = 17;
+/// Version 4, IHL 5: the first byte of a header without options.
+const VER_IHL_NO_OPTIONS: u8 = 0x45;
 /// More-fragments flag.
 const FLAG_MF: u16 = 0x2000;
 /// Don't-fragment flag.
@@ -45,43 +47,41 @@ pub(crate) struct Header {
     pub ttl: u8,
 }
 
-fn be16(b: &[u8]) -> u16 {
-    match b {
-        [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
-        _ => 0,
-    }
-}
-
-fn addr(b: &[u8]) -> Ipv4Addr {
-    match b {
-        [a, b, c, d, ..] => Ipv4Addr::new(*a, *b, *c, *d),
-        _ => Ipv4Addr::UNSPECIFIED,
-    }
-}
-
 /// Validate the IPv4 header at the start of `l3` and return it with the payload, cut to the
 /// header's total length (bytes beyond it are Ethernet padding and are ignored).
+#[inline]
 pub(crate) fn parse(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
-    let Some(fixed) = l3.get(..field::HEADER_LEN) else {
+    // One length check; the fixed fields below are constant-index reads of this array.
+    let Some(fixed) = l3.first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(DropReason::Ipv4Malformed);
     };
-    let version = fixed[field::VER_IHL] >> 4;
-    let ihl = usize::from(fixed[field::VER_IHL] & 0x0f) * 4;
-    if version != 4 || ihl < field::HEADER_LEN {
-        return Err(DropReason::Ipv4Malformed);
-    }
-    let Some(header) = l3.get(..ihl) else {
-        return Err(DropReason::Ipv4Malformed);
+    // Almost every header is version 4 without options (0x45): one compare for both.
+    let ihl = if fixed[field::VER_IHL] == VER_IHL_NO_OPTIONS {
+        field::HEADER_LEN
+    } else {
+        let version = fixed[field::VER_IHL] >> 4;
+        let ihl = usize::from(fixed[field::VER_IHL] & 0x0f) * 4;
+        if version != 4 || ihl < field::HEADER_LEN || ihl > l3.len() {
+            return Err(DropReason::Ipv4Malformed);
+        }
+        ihl
     };
-    let total = usize::from(be16(&fixed[field::TOTAL_LEN]));
+    let total = usize::from(be16(fixed, field::TOTAL_LEN.start));
     if total < ihl || total > l3.len() {
         return Err(DropReason::Ipv4BadLength);
     }
     // RFC 1071: the one's complement sum over a correct header, checksum included, is 0xffff.
-    if checksum::sum(0, header) != 0xffff {
+    // Without options, summing the fixed-size array lets the compiler unroll the sum into a
+    // few additions.
+    let sum = if ihl == field::HEADER_LEN {
+        checksum::sum_array(0, fixed)
+    } else {
+        checksum::sum(0, l3.get(..ihl).unwrap_or(&[]))
+    };
+    if sum != 0xffff {
         return Err(DropReason::Ipv4BadChecksum);
     }
-    let flags_frag = be16(&fixed[field::FLAGS_FRAG]);
+    let flags_frag = be16(fixed, field::FLAGS_FRAG.start);
     if flags_frag & (FLAG_MF | FRAG_OFFSET) != 0 {
         return Err(DropReason::Ipv4Fragment);
     }
@@ -89,18 +89,28 @@ pub(crate) fn parse(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
         return Err(DropReason::NotUdp);
     }
     let h = Header {
-        src: addr(&fixed[field::SRC]),
-        dst: addr(&fixed[field::DST]),
+        src: addr(fixed, field::SRC.start),
+        dst: addr(fixed, field::DST.start),
         ttl: fixed[field::TTL],
     };
     Ok((h, l3.get(ihl..total).unwrap_or(&[])))
+}
+
+/// Big-endian u16 at the constant offset `at` of the fixed header.
+fn be16(h: &[u8; field::HEADER_LEN], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
+}
+
+/// IPv4 address at the constant offset `at` of the fixed header.
+fn addr(h: &[u8; field::HEADER_LEN], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3])
 }
 
 /// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
 /// (filled by [`finish`]). Returns `None` if `buf` is shorter than 20 bytes.
 pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<()> {
     let h = buf.get_mut(..field::HEADER_LEN)?;
-    h[field::VER_IHL] = 0x45;
+    h[field::VER_IHL] = VER_IHL_NO_OPTIONS;
     h[field::TOS] = 0;
     h[field::TOTAL_LEN].fill(0);
     // RFC 6864 §4.1: an atomic datagram (DF set, never fragmented) may carry any ID.
@@ -116,10 +126,10 @@ pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Opt
 
 /// Set the total length and the header checksum of the header written by [`emit`].
 pub(crate) fn finish(buf: &mut [u8], total_len: u16) -> Option<()> {
-    let h = buf.get_mut(..field::HEADER_LEN)?;
+    let h = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
     h[field::TOTAL_LEN].copy_from_slice(&total_len.to_be_bytes());
     h[field::CHECKSUM].fill(0);
-    let c = checksum::finish(checksum::sum(0, h));
+    let c = checksum::finish(checksum::sum_array(0, h));
     h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     Some(())
 }

@@ -1229,6 +1229,14 @@ mod prop {
         }
     }
 
+    proptest! {
+        /// The unrolled fixed-size sum (IPv4 headers) is the slice sum, for any `initial`.
+        #[test]
+        fn checksum_sum_array_equals_sum(data in any::<[u8; 20]>(), initial in any::<u32>()) {
+            prop_assert_eq!(checksum::sum_array(initial, &data), checksum::sum(initial, &data));
+        }
+    }
+
     fn known_len_ok(code: u8, len: usize) -> bool {
         match code {
             opt::REQUESTED_IP | opt::SERVER_ID | opt::SUBNET_SELECTION | opt::LEASE_TIME => {
@@ -1268,8 +1276,9 @@ fn checksum_edge_cases() {
 
 #[test]
 fn checksum_matches_the_bytewise_reference_on_random_data() {
-    // The fast sum reads 32-byte blocks, then 4-, 2- and 1-byte tails in little-endian order;
-    // every length 0..=300 crosses each tail combination and offsets 0..8 misalign the start.
+    // The fast sum reads 64-byte blocks, then 32-, 16- and 8-byte blocks and 4-, 2- and 1-byte
+    // tails in little-endian order; every length 0..=300 crosses each block and tail
+    // combination and offsets 0..8 misalign the start.
     let mut rng = Rng(0x1071_2026);
     let mut buf = [0u8; 320];
     for len in 0..=300usize {
@@ -1291,6 +1300,50 @@ fn checksum_matches_the_bytewise_reference_on_random_data() {
             checksum::finish(checksum::sum(checksum::sum(0, head), tail)),
             inet_checksum(&[data]),
             "len {len} split {split}"
+        );
+    }
+}
+
+#[test]
+fn checksum_initial_counts_as_leading_network_order_words() {
+    // `initial` is added in little-endian form (`initial << 8`): it must equal the two
+    // big-endian 16-bit words of `initial` placed in front of the data, for every `initial`
+    // up to u32::MAX and every tail length, down to the exact result (0 only for all zero).
+    let mut rng = Rng(0x0768_2026);
+    for len in [0usize, 1, 2, 3, 7, 8, 20, 63, 64, 65, 127, 300, 1500] {
+        let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let zeros = vec![0u8; len];
+        for initial in [
+            0u32,
+            1,
+            0xffff,
+            0x1_0000,
+            0x7_ffff,
+            0xffff_fffe,
+            u32::MAX,
+            rng.next_u64() as u32,
+        ] {
+            for d in [&data, &zeros] {
+                let mut prefixed = initial.to_be_bytes().to_vec();
+                prefixed.extend_from_slice(d);
+                let got = checksum::sum(initial, d);
+                assert_eq!(
+                    got,
+                    checksum::sum(0, &prefixed),
+                    "len {len} initial {initial:#x}"
+                );
+                assert_eq!(
+                    checksum::finish(got),
+                    inet_checksum(&[&prefixed]),
+                    "len {len} initial {initial:#x}"
+                );
+                assert!(got <= 0xffff);
+            }
+        }
+        assert_eq!(
+            checksum::sum(0, &zeros),
+            0,
+            "all zero sums to 0, not 0xffff"
         );
     }
 }

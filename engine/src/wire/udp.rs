@@ -31,11 +31,9 @@ pub(crate) struct Header {
     pub dst_port: u16,
 }
 
-fn be16(b: &[u8]) -> u16 {
-    match b {
-        [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
-        _ => 0,
-    }
+/// Big-endian u16 at the constant offset `at` of the header.
+fn be16(h: &[u8; field::HEADER_LEN], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
 }
 
 /// RFC 768 pseudo-header sum: source, destination, zero + protocol, UDP length.
@@ -49,25 +47,25 @@ fn pseudo_header_sum(ip_src: [u8; 4], ip_dst: [u8; 4], udp_len: u16) -> u32 {
 
 /// Validate the UDP header at the start of `l4` (the IPv4 payload) and return it with the
 /// UDP payload.
+#[inline]
 pub(crate) fn parse<'a>(ip: &ipv4::Header, l4: &'a [u8]) -> Result<(Header, &'a [u8]), DropReason> {
-    let Some(h) = l4.get(..field::HEADER_LEN) else {
+    let Some(h) = l4.first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(DropReason::UdpBadLength);
     };
-    let len = be16(&h[field::LENGTH]);
+    let len = be16(h, field::LENGTH.start);
     let ulen = usize::from(len);
-    if ulen < field::HEADER_LEN || ulen > l4.len() {
+    let Some(datagram) = l4.get(..ulen).filter(|_| ulen >= field::HEADER_LEN) else {
         return Err(DropReason::UdpBadLength);
-    }
+    };
     let hdr = Header {
-        src_port: be16(&h[field::SRC_PORT]),
-        dst_port: be16(&h[field::DST_PORT]),
+        src_port: be16(h, field::SRC_PORT.start),
+        dst_port: be16(h, field::DST_PORT.start),
     };
     if hdr.dst_port != SERVER_PORT {
         return Err(DropReason::NotDhcpPort);
     }
-    let datagram = l4.get(..ulen).unwrap_or(&[]);
     // RFC 768: an all-zero checksum means the sender computed none.
-    if be16(&h[field::CHECKSUM]) != 0 {
+    if be16(h, field::CHECKSUM.start) != 0 {
         let s = pseudo_header_sum(ip.src.octets(), ip.dst.octets(), len);
         if checksum::sum(s, datagram) != 0xffff {
             return Err(DropReason::UdpBadChecksum);
