@@ -266,6 +266,8 @@ pub(crate) struct OptIndex {
     blob: Box<[u8]>,
     /// The sendable options encoded, in code order: `all_encoded` is this whole blob.
     encoded: Box<[u8]>,
+    /// `encoded`'s checksum contribution ([`ReplyWriter::block_sum`](crate::wire::ReplyWriter)).
+    encoded_sum: u16,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -329,6 +331,7 @@ impl OptIndex {
             slot,
             entries,
             blob: blob.into_boxed_slice(),
+            encoded_sum: crate::wire::ReplyWriter::block_sum(&encoded),
             encoded: encoded.into_boxed_slice(),
         }
     }
@@ -353,10 +356,11 @@ impl OptIndex {
             .map(|e| range(&self.encoded, e.enc))
     }
 
-    /// Every sendable option encoded, in code order.
+    /// Every sendable option encoded, in code order, with its checksum contribution
+    /// ([`ReplyWriter::block_sum`](crate::wire::ReplyWriter), computed once).
     #[inline]
-    pub(crate) fn all_encoded(&self) -> &[u8] {
-        &self.encoded
+    pub(crate) fn all_encoded(&self) -> (&[u8], u16) {
+        (&self.encoded, self.encoded_sum)
     }
 
     /// The block cache and this index's key in it.
@@ -619,7 +623,10 @@ mod tests {
         assert_eq!(ix.encoded(crate::wire::opt::LEASE_TIME), None);
         // 119 (300 bytes) is split in two instances (RFC 3396).
         assert_eq!(ix.encoded(119).map(<[u8]>::len), Some(300 + 4));
-        assert_eq!(ix.all_encoded(), &all[..]);
+        assert_eq!(
+            ix.all_encoded(),
+            (&all[..], crate::wire::ReplyWriter::block_sum(&all))
+        );
     }
 
     #[test]

@@ -20,6 +20,11 @@
 //! lack of room, so a hit is used only when the whole block fits (then the best-effort
 //! per-option path would have written every option too): replies are byte-for-byte the same
 //! with or without the cache.
+//!
+//! Beside each block its checksum contribution is kept (`ReplyWriter::block_sum`, computed
+//! once when the block is stored), so the reply's UDP checksum does not sum the block's bytes
+//! again per packet. It is read under the same sequence counter as the block, so a reader
+//! never pairs a block with another block's sum.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
@@ -27,6 +32,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 pub(crate) const MAX_LIST: usize = 32;
 /// Largest cached block in bytes.
 pub(crate) const MAX_BLOCK: usize = 256;
+/// Blocks up to this long are copied with a fixed number of word stores.
+const SHORT_BLOCK: usize = 64;
 const KEY_WORDS: usize = 1 + MAX_LIST / 8;
 const BLOCK_WORDS: usize = MAX_BLOCK / 8;
 /// Entries in a server's cache (a power of two): distinct (subnet, list) pairs in use at once.
@@ -37,8 +44,8 @@ pub(crate) const DEFAULT_ENTRIES: usize = 256;
 struct Entry {
     /// Even: stable; odd: being written.
     seq: AtomicU32,
-    /// Block length in bytes.
-    len: AtomicU32,
+    /// Block length in bytes (low 16 bits) and its block sum (high 16 bits).
+    len_sum: AtomicU32,
     key: [AtomicU64; KEY_WORDS],
     data: [AtomicU64; BLOCK_WORDS],
 }
@@ -47,7 +54,7 @@ impl Entry {
     fn new() -> Entry {
         Entry {
             seq: AtomicU32::new(0),
-            len: AtomicU32::new(0),
+            len_sum: AtomicU32::new(0),
             // Word 0 of a real key is never 0 (it carries `1 << 63`), so empty entries miss.
             key: std::array::from_fn(|_| AtomicU64::new(0)),
             data: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -68,21 +75,67 @@ impl core::fmt::Debug for OptCache {
     }
 }
 
-/// The key of (`id`, `list`) as words; `None` when the list is too long to cache.
-fn key(id: u32, list: &[u8]) -> Option<[u64; KEY_WORDS]> {
+/// A key: (`id`, `list`) as words, how many of them are in use (the rest are zero, here and
+/// in a stored key of the same list length, which word 0 holds), and their hash.
+struct Key {
+    words: [u64; KEY_WORDS],
+    used: usize,
+    hash: u64,
+}
+
+impl Key {
+    /// The words that identify the key.
+    fn used(&self) -> &[u64] {
+        self.words.get(..self.used).unwrap_or(&self.words)
+    }
+}
+
+/// FxHash-style mixing of one word (as the server's other indices hash).
+#[inline]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+/// The key of (`id`, `list`); `None` when the list is too long to cache. Built and hashed in
+/// one pass with whole-word loads (this runs for every reply).
+#[inline]
+fn key(id: u32, list: &[u8]) -> Option<Key> {
     if list.len() > MAX_LIST {
         return None;
     }
-    let mut k = [0u64; KEY_WORDS];
-    k[0] = (1 << 63) | ((list.len() as u64) << 32) | u64::from(id);
-    let mut padded = [0u8; MAX_LIST];
-    padded[..list.len()].copy_from_slice(list);
-    for (w, chunk) in k[1..].iter_mut().zip(padded.chunks_exact(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        *w = u64::from_le_bytes(b);
+    let mut words = [0u64; KEY_WORDS];
+    let first = (1 << 63) | ((list.len() as u64) << 32) | u64::from(id);
+    words[0] = first;
+    let mut hash = mix(0, first);
+    let mut used = 1;
+    let mut rest = list;
+    while let Some((chunk, more)) = rest.split_first_chunk::<8>() {
+        let w = u64::from_le_bytes(*chunk);
+        if let Some(slot) = words.get_mut(used) {
+            *slot = w;
+        }
+        hash = mix(hash, w);
+        used += 1;
+        rest = more;
     }
-    Some(k)
+    let tail = rest.len();
+    if tail != 0 {
+        // The last 8 bytes of the list, shifted so that only the tail remains (zero-padded
+        // as a whole word would be); a list shorter than a word is gathered byte by byte.
+        let w = match list.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail)),
+            None => rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        };
+        if let Some(slot) = words.get_mut(used) {
+            *slot = w;
+        }
+        hash = mix(hash, w);
+        used += 1;
+    }
+    Some(Key { words, used, hash })
 }
 
 impl OptCache {
@@ -98,62 +151,86 @@ impl OptCache {
         }
     }
 
-    fn entry(&self, k: &[u64; KEY_WORDS]) -> Option<&Entry> {
+    #[inline]
+    fn entry(&self, k: &Key) -> Option<&Entry> {
         if self.entries.is_empty() {
             return None;
         }
-        let mut h: u64 = 0;
-        for &w in k {
-            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        let i = (h >> 32) as usize & (self.entries.len() - 1);
+        let i = (k.hash >> 32) as usize & (self.entries.len() - 1);
         self.entries.get(i)
     }
 
     /// The cached block of (`id`, `list`), if its length is at most `room`: copied into the
-    /// front of `out` (which must hold `room` bytes) and its length returned. On a miss (or
-    /// a block longer than `room`) `out` may have been written and `None` is returned.
-    pub(crate) fn get(&self, id: u32, list: &[u8], room: usize, out: &mut [u8]) -> Option<usize> {
+    /// front of `out` (which must hold `room` bytes), its length and block sum returned. On a
+    /// miss (or a block longer than `room`) `None` is returned. Either way `out` may have been
+    /// written past what is returned (up to 64 bytes, or the next multiple of 8, that fit).
+    pub(crate) fn get(
+        &self,
+        id: u32,
+        list: &[u8],
+        room: usize,
+        out: &mut [u8],
+    ) -> Option<(usize, u16)> {
         let k = key(id, list)?;
         let e = self.entry(&k)?;
         let s1 = e.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
             return None;
         }
-        for (a, &b) in e.key.iter().zip(&k) {
+        // Words past `used` are zero in this key and in a stored key of the same length
+        // (which word 0 compares), so they need no comparing.
+        for (a, &b) in e.key.iter().zip(k.used()) {
             if a.load(Ordering::Relaxed) != b {
                 return None;
             }
         }
-        let len = e.len.load(Ordering::Relaxed) as usize;
+        let len_sum = e.len_sum.load(Ordering::Relaxed);
+        let len = (len_sum & 0xffff) as usize;
         if len > MAX_BLOCK || len > room {
             return None;
         }
-        // Whole words with constant-size stores, then the tail of the last one.
-        let mut words = out.get_mut(..len)?.chunks_exact_mut(8);
-        for (chunk, word) in (&mut words).zip(&e.data) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-        }
-        let tail = words.into_remainder();
-        if let Some(word) = e.data.get(len / 8)
-            && !tail.is_empty()
-        {
-            let w = word.load(Ordering::Relaxed).to_le_bytes();
-            tail.copy_from_slice(&w[..tail.len()]);
+        let words = len.div_ceil(8);
+        if let (true, Some(first)) = (len <= SHORT_BLOCK, out.first_chunk_mut::<SHORT_BLOCK>()) {
+            // The usual short block: a fixed run of word copies, no loop (the words past
+            // `len` land in the room after the block, which is not part of the reply).
+            for (chunk, word) in first.chunks_exact_mut(8).zip(&e.data) {
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+        } else if let Some(whole) = out.get_mut(..words * 8) {
+            // Whole words with constant-size stores, the last one past `len` when it fits.
+            for (chunk, word) in whole.chunks_exact_mut(8).zip(&e.data) {
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+        } else {
+            let mut chunks = out.get_mut(..len)?.chunks_exact_mut(8);
+            for (chunk, word) in (&mut chunks).zip(&e.data) {
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+            let tail = chunks.into_remainder();
+            if let Some(word) = e.data.get(len / 8)
+                && !tail.is_empty()
+            {
+                let w = word.load(Ordering::Relaxed).to_le_bytes();
+                tail.copy_from_slice(&w[..tail.len()]);
+            }
         }
         // The copy is valid only if no writer touched the entry meanwhile.
         fence(Ordering::Acquire);
-        (e.seq.load(Ordering::Relaxed) == s1).then_some(len)
+        (e.seq.load(Ordering::Relaxed) == s1).then_some((len, (len_sum >> 16) as u16))
     }
 
-    /// Remember `block` for (`id`, `list`). Skipped when the list or the block is too long,
-    /// or when another writer holds the entry.
-    pub(crate) fn put(&self, id: u32, list: &[u8], block: &[u8]) {
+    /// Remember `block` and its block sum `sum` for (`id`, `list`). Skipped when the list or
+    /// the block is too long, or when another writer holds the entry.
+    pub(crate) fn put(&self, id: u32, list: &[u8], block: &[u8], sum: u16) {
         if block.len() > MAX_BLOCK {
             return;
         }
-        let Some(k) = key(id, list) else { return };
-        let Some(e) = self.entry(&k) else { return };
+        let Some(k) = key(id, list) else {
+            return;
+        };
+        let Some(e) = self.entry(&k) else {
+            return;
+        };
         let s = e.seq.load(Ordering::Relaxed);
         if s & 1 != 0
             || e.seq
@@ -164,10 +241,11 @@ impl OptCache {
         }
         // Readers that see any of the stores below also see the odd counter.
         fence(Ordering::Release);
-        for (a, &b) in e.key.iter().zip(&k) {
+        for (a, &b) in e.key.iter().zip(&k.words) {
             a.store(b, Ordering::Relaxed);
         }
-        e.len.store(block.len() as u32, Ordering::Relaxed);
+        e.len_sum
+            .store(block.len() as u32 | u32::from(sum) << 16, Ordering::Relaxed);
         for (word, chunk) in e.data.iter().zip(block.chunks(8)) {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
@@ -192,14 +270,35 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_the_zero_padded_list_for_every_length() {
+        let list: Vec<u8> = (1..=MAX_LIST as u8 + 1).collect();
+        for n in 0..=MAX_LIST {
+            let Key { words: k, used, .. } = key(9, &list[..n]).expect("short enough");
+            let mut padded = [0u8; MAX_LIST];
+            padded[..n].copy_from_slice(&list[..n]);
+            assert_eq!(k[0], (1 << 63) | ((n as u64) << 32) | 9);
+            for (i, w) in k[1..].iter().enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&padded[i * 8..i * 8 + 8]);
+                assert_eq!(*w, u64::from_le_bytes(b), "length {n} word {i}");
+            }
+            assert_eq!(used, 1 + n.div_ceil(8), "length {n}");
+        }
+        assert!(key(9, &list).is_none());
+    }
+
+    #[test]
     fn hit_after_put_and_misses_otherwise() {
         let c = OptCache::new(16);
         let mut out = [0u8; MAX_BLOCK];
         let list = [1, 3, 6, 15, 28, 42];
         assert_eq!(c.get(0, &list, MAX_BLOCK, &mut out), None);
         let block = [1u8, 4, 255, 255, 0, 0, 3, 4, 10, 0, 0, 1, 7];
-        c.put(0, &list, &block);
-        assert_eq!(c.get(0, &list, MAX_BLOCK, &mut out), Some(block.len()));
+        c.put(0, &list, &block, 0xbeef);
+        assert_eq!(
+            c.get(0, &list, MAX_BLOCK, &mut out),
+            Some((block.len(), 0xbeef))
+        );
         assert_eq!(&out[..block.len()], &block);
         // Another subnet, another list, a prefix of the list: misses.
         assert_eq!(c.get(1, &list, MAX_BLOCK, &mut out), None);
@@ -208,8 +307,8 @@ mod tests {
         // Not enough room: no hit.
         assert_eq!(c.get(0, &list, block.len() - 1, &mut out), None);
         // An empty block is a valid answer (nothing configured that was asked for).
-        c.put(2, &[99], &[]);
-        assert_eq!(c.get(2, &[99], 0, &mut out), Some(0));
+        c.put(2, &[99], &[], 0);
+        assert_eq!(c.get(2, &[99], 0, &mut out), Some((0, 0)));
     }
 
     #[test]
@@ -217,12 +316,12 @@ mod tests {
         let c = OptCache::new(4);
         let mut out = [0u8; MAX_BLOCK + 8];
         let long = [7u8; MAX_LIST + 1];
-        c.put(0, &long, &[1, 2]);
+        c.put(0, &long, &[1, 2], 0);
         assert_eq!(c.get(0, &long, MAX_BLOCK, &mut out), None);
-        c.put(0, &[1], &[0u8; MAX_BLOCK + 1]);
+        c.put(0, &[1], &[0u8; MAX_BLOCK + 1], 0);
         assert_eq!(c.get(0, &[1], MAX_BLOCK + 8, &mut out), None);
         let off = OptCache::new(0);
-        off.put(0, &[1], &[1, 1, 1]);
+        off.put(0, &[1], &[1, 1, 1], 0);
         assert_eq!(off.get(0, &[1], MAX_BLOCK, &mut out), None);
     }
 
@@ -231,10 +330,10 @@ mod tests {
         // One entry: every key maps to it.
         let c = OptCache::new(1);
         let mut out = [0u8; MAX_BLOCK];
-        c.put(0, &[1], &[1, 1, 1]);
-        c.put(0, &[2], &[2, 2]);
+        c.put(0, &[1], &[1, 1, 1], 1);
+        c.put(0, &[2], &[2, 2], 2);
         assert_eq!(c.get(0, &[1], MAX_BLOCK, &mut out), None);
-        assert_eq!(c.get(0, &[2], MAX_BLOCK, &mut out), Some(2));
+        assert_eq!(c.get(0, &[2], MAX_BLOCK, &mut out), Some((2, 2)));
         assert_eq!(&out[..2], &[2, 2]);
     }
 
@@ -252,11 +351,13 @@ mod tests {
                     for i in 0..20_000u32 {
                         let list: Vec<u8> = (0..(i % 9) as u8).map(|b| b ^ t as u8).collect();
                         let want = block_for(t, &list);
-                        if let Some(n) = c.get(t, &list, MAX_BLOCK, &mut out) {
+                        let sum = want.len() as u16 ^ 0x5a5a;
+                        if let Some((n, s)) = c.get(t, &list, MAX_BLOCK, &mut out) {
                             assert_eq!(&out[..n], &want[..], "thread {t} iteration {i}");
+                            assert_eq!(s, sum, "thread {t} iteration {i}");
                             hits += 1;
                         }
-                        c.put(t, &list, &want);
+                        c.put(t, &list, &want, sum);
                     }
                     hits
                 })

@@ -17,6 +17,8 @@
 //! 576 octets by default, RFC 2131 §2): an option that does not fit is left out and the next
 //! one is tried, while room for the step-5 echo is kept back. Steps 1-3 and 5 are required; if
 //! they do not fit the reply is dropped as [`DropReason::ReplyTooLarge`](crate::wire::DropReason).
+//! Steps 1 and 2 are written as one byte template with the values patched in: one room check
+//! and one store for what every reply carries.
 
 use super::destination::{Destination, ReplyKind, destination};
 use super::facts::Facts;
@@ -152,25 +154,30 @@ pub(crate) fn write(
         // RFC 2131 table 3: NAK has ciaddr, yiaddr and siaddr 0 and MUST NOT use file/sname.
         bootp.ciaddr = spec.ciaddr;
         bootp.yiaddr = spec.yiaddr;
-        // RFC 2131 §2: siaddr is the "IP address of next server to use in bootstrap".
-        if let Some(ns) = spec
-            .host
-            .and_then(|h| h.next_server)
-            .or(spec.subnet.next_server)
-        {
-            bootp.siaddr = ns;
+        let s = spec.subnet;
+        // Usually nothing is configured for booting: then siaddr, sname and file stay empty
+        // without looking at each source.
+        let boot = spec.host.is_some()
+            || s.next_server.is_some()
+            || s.server_name.is_some()
+            || s.filename.is_some();
+        if boot {
+            // RFC 2131 §2: siaddr is the "IP address of next server to use in bootstrap".
+            if let Some(ns) = spec.host.and_then(|h| h.next_server).or(s.next_server) {
+                bootp.siaddr = ns;
+            }
+            let host = spec.host;
+            bootp.sname = bootp_field(
+                host.and_then(|h| h.server_name.as_deref()),
+                s.server_name.as_deref(),
+                SNAME_MAX,
+            );
+            bootp.file = bootp_field(
+                host.and_then(|h| h.filename.as_deref()),
+                s.filename.as_deref(),
+                FILE_MAX,
+            );
         }
-        let host = spec.host;
-        bootp.sname = bootp_field(
-            host.and_then(|h| h.server_name.as_deref()),
-            spec.subnet.server_name.as_deref(),
-            SNAME_MAX,
-        );
-        bootp.file = bootp_field(
-            host.and_then(|h| h.filename.as_deref()),
-            spec.subnet.filename.as_deref(),
-            FILE_MAX,
-        );
     }
     w.bootp(&bootp)?;
 
@@ -185,15 +192,36 @@ pub(crate) fn write(
         ReplyKind::Ack | ReplyKind::InformAck => super::stats::msg::ACK,
         ReplyKind::Nak => super::stats::msg::NAK,
     };
-    w.option_u8(opt::MESSAGE_TYPE, msg_type)?;
-    w.option_ipv4(opt::SERVER_ID, server_id)?;
+    // Steps 1 and 2 as one template with the values patched in: one room check, one store.
+    let [s0, s1, s2, s3] = server_id.octets();
+    let ids = [
+        opt::MESSAGE_TYPE,
+        1,
+        msg_type,
+        opt::SERVER_ID,
+        4,
+        s0,
+        s1,
+        s2,
+        s3,
+    ];
     if let Some(t) = spec
         .timers
         .filter(|_| !nak && spec.kind != ReplyKind::InformAck)
     {
-        w.option_u32(opt::LEASE_TIME, t.lease)?;
-        w.option_u32(opt::RENEWAL_TIME, t.t1)?;
-        w.option_u32(opt::REBINDING_TIME, t.t2)?;
+        let [l0, l1, l2, l3] = t.lease.to_be_bytes();
+        let [a0, a1, a2, a3] = t.t1.to_be_bytes();
+        let [b0, b1, b2, b3] = t.t2.to_be_bytes();
+        #[rustfmt::skip]
+        let fixed = [
+            ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7], ids[8],
+            opt::LEASE_TIME, 4, l0, l1, l2, l3,
+            opt::RENEWAL_TIME, 4, a0, a1, a2, a3,
+            opt::REBINDING_TIME, 4, b0, b1, b2, b3,
+        ];
+        w.options_fixed(&fixed)?;
+    } else {
+        w.options_fixed(&ids)?;
     }
     if let Some(id) = facts.client_id {
         put_optref(&mut w, id)?;
@@ -333,7 +361,7 @@ fn put_configured(
             let list = prl.contiguous().unwrap_or(&[]);
             let (cache, id) = subnet.cache();
             let room = w.remaining().saturating_sub(tail);
-            if w.options_with(|dst| cache.get(id, list, room, dst))
+            if w.options_with_sum(|dst| cache.get(id, list, room, dst))
                 .is_some()
             {
                 return;
@@ -366,7 +394,8 @@ fn put_configured(
             }
             // Only a block that nothing was left out of is the list's whole answer.
             if complete {
-                cache.put(id, list, w.options_since(mark));
+                let block = w.options_since(mark);
+                cache.put(id, list, block, ReplyWriter::block_sum(block));
             }
         }
         Some(prl) => {
@@ -410,9 +439,9 @@ fn put_configured(
             // No list and no reservation options: the subnet's whole block, encoded in code
             // order in advance, in one copy when it fits (the usual case); otherwise option by
             // option, exactly as below.
-            let all = subnet.all_encoded();
+            let (all, sum) = subnet.all_encoded();
             if all.len() + tail <= w.remaining() {
-                let _ = w.option_encoded(all);
+                let _ = w.option_encoded_summed(all, sum);
             } else {
                 for (code, _) in subnet.iter() {
                     if let Some(v) = lookup(code) {

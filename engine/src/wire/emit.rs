@@ -7,9 +7,20 @@
 //! copied twice; a buffer that is too small (or a reply that would exceed the client's maximum
 //! message size) is reported as [`EmitError::NoRoom`], never a panic. Each option is written
 //! whole or not at all, so after a `NoRoom` the caller may skip that option and go on.
+//!
+//! Cost matters here: every OFFER and ACK goes through this. So `new` zeroes the fixed BOOTP
+//! header with one constant-size store and `bootp` writes only the fields (and names that are
+//! set); fixed-size options are constant-size stores, and the decision writes its leading
+//! options (53, 54, 51, 58, 59) as one template (`options_fixed`). The UDP checksum is not one
+//! pass over the ~300-byte datagram: `finish` sums the headers and the 44 bytes of BOOTP
+//! fields, skips `sname`/`file` when empty and the PAD after END (zeros add nothing), and takes
+//! blocks of options whose sum was computed once in advance (a subnet's configured options,
+//! see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an even or odd offset
+//! (see `le`). In debug builds `finish` checks its result against the whole-datagram
+//! computation of `udp::finish` and `ipv4::finish`.
 
 use super::dhcp::{BOOTREPLY, MAGIC_COOKIE, MIN_MAX_MESSAGE_SIZE, field, opt};
-use super::{Request, VlanTags, ether, ipv4, udp};
+use super::{Request, VlanTags, checksum, ether, ipv4, udp};
 use std::net::Ipv4Addr;
 
 /// The reply does not fit.
@@ -113,6 +124,55 @@ pub(crate) fn encode_option(out: &mut Vec<u8>, code: u8, value: &[u8]) {
     }
 }
 
+/// RFC 768 UDP header fields that `finish` sets (the rest is written by `udp::emit`).
+const UDP_LENGTH: core::ops::Range<usize> = 4..6;
+const UDP_CHECKSUM: core::ops::Range<usize> = 6..8;
+
+/// RFC 1071 partial sums for [`ReplyWriter::finish`].
+///
+/// WHY partial sums instead of one [`checksum::sum`] over the datagram: most of a reply's
+/// ~300 bytes need no summing at all. `sname` and `file` (192 bytes) are zero unless
+/// configured, PAD is zero, and the configured-option block is the same for every client of a
+/// (subnet, parameter request list) pair, so its sum is computed once beside the block (see
+/// `dhcp/optcache.rs`) and added as one number. `finish` sums only the UDP header and the
+/// 44 bytes of BOOTP fields before `sname`, and the option bytes that were not pre-summed.
+///
+/// Every run is summed with [`checksum::sum`] (network order, folded to 16 bits) and the
+/// partial sums are added in a `u32`. RFC 1071 §2(B): the sum is independent of byte order,
+/// so a run that starts at an odd offset of the datagram, whose bytes sit in swapped halves
+/// of the 16-bit words, contributes its own sum byte-swapped ([`run_sum`]).
+fn run_sum(odd: bool, run: &[u8]) -> u32 {
+    let sum = checksum::sum(0, run) as u16;
+    u32::from(if odd { sum.swap_bytes() } else { sum })
+}
+
+/// `dst.copy_from_slice(src)` (same lengths) without a library call for the short values
+/// echoed options usually carry (a client identifier is 7 to 16 bytes): 4 to 16 bytes are two
+/// overlapping constant-size copies.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() == n && (4..=16).contains(&n) {
+        if n >= 8 {
+            if let (Some(d), Some(s)) = (dst.first_chunk_mut::<8>(), src.first_chunk::<8>()) {
+                *d = *s;
+            }
+            if let (Some(d), Some(s)) = (dst.last_chunk_mut::<8>(), src.last_chunk::<8>()) {
+                *d = *s;
+            }
+        } else {
+            if let (Some(d), Some(s)) = (dst.first_chunk_mut::<4>(), src.first_chunk::<4>()) {
+                *d = *s;
+            }
+            if let (Some(d), Some(s)) = (dst.last_chunk_mut::<4>(), src.last_chunk::<4>()) {
+                *d = *s;
+            }
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 /// Writes one reply frame into a TX buffer. See the module docs.
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
@@ -123,8 +183,15 @@ pub struct ReplyWriter<'b> {
     pos: usize,
     /// End of the usable buffer for the BOOTP message (absolute, exclusive).
     buf_end: usize,
-    /// End allowed by the client's maximum message size (absolute, exclusive).
-    limit_end: usize,
+    /// End allowed now: `buf_end`, lowered by the client's maximum message size (absolute,
+    /// exclusive).
+    end: usize,
+    /// Whether `sname` / `file` may hold non-zero bytes (else `finish` skips them).
+    names: bool,
+    /// Option bytes before this offset are already added into `acc` (absolute).
+    summed_to: usize,
+    /// Partial sum ([`run_sum`]) of the option bytes before `summed_to`.
+    acc: u32,
     ip_src: Ipv4Addr,
     ip_dst: Ipv4Addr,
 }
@@ -137,6 +204,7 @@ impl<'b> ReplyWriter<'b> {
     /// # Errors
     /// [`EmitError::NoRoom`] if `buf` cannot hold the headers plus a minimal 300-byte BOOTP
     /// message.
+    #[inline(always)]
     pub fn new(buf: &'b mut [u8], h: &ReplyHeaders) -> Result<Self, EmitError> {
         let ip_off = ether::emit(buf, &h.eth_dst, &h.eth_src, &h.vlans).ok_or(EmitError::NoRoom)?;
         let udp_off = ip_off + ipv4::HEADER_LEN;
@@ -148,20 +216,27 @@ impl<'b> ReplyWriter<'b> {
         ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
         let u = buf.get_mut(udp_off..).ok_or(EmitError::NoRoom)?;
         udp::emit(u, h.udp_src, h.udp_dst).ok_or(EmitError::NoRoom)?;
-        let fixed = buf
+        // One constant-size fill for the whole fixed header, so `bootp` only writes the
+        // fields and the names it is given.
+        let fixed: &mut [u8; field::OPTIONS] = buf
             .get_mut(bootp_off..bootp_off + field::OPTIONS)
+            .and_then(|f| f.try_into().ok())
             .ok_or(EmitError::NoRoom)?;
-        fixed.fill(0);
+        *fixed = [0; field::OPTIONS];
         fixed[field::OP] = BOOTREPLY;
         fixed[field::COOKIE].copy_from_slice(&MAGIC_COOKIE);
         let buf_end = buf.len().min(bootp_off + MAX_BOOTP_LEN);
+        let limit_end = bootp_off + usize::from(MIN_MAX_MESSAGE_SIZE) - IP_UDP_LEN;
         Ok(ReplyWriter {
             buf,
             ip_off,
             bootp_off,
             pos: bootp_off + field::OPTIONS,
             buf_end,
-            limit_end: bootp_off + usize::from(MIN_MAX_MESSAGE_SIZE) - IP_UDP_LEN,
+            end: buf_end.min(limit_end),
+            names: false,
+            summed_to: bootp_off + field::COOKIE.start,
+            acc: 0,
             ip_src: h.ip_src,
             ip_dst: h.ip_dst,
         })
@@ -177,33 +252,38 @@ impl<'b> ReplyWriter<'b> {
             return Err(EmitError::NoRoom);
         }
         let off = self.bootp_off;
-        let f = self
+        let f: &mut [u8; field::OPTIONS] = self
             .buf
             .get_mut(off..off + field::OPTIONS)
+            .and_then(|f| f.try_into().ok())
             .ok_or(EmitError::NoRoom)?;
-        f[field::OP] = BOOTREPLY;
-        f[field::HTYPE] = r.htype;
-        f[field::HLEN] = r.hlen;
-        f[field::HOPS] = r.hops;
-        f[field::XID].copy_from_slice(&r.xid.to_be_bytes());
-        f[field::SECS].copy_from_slice(&r.secs.to_be_bytes());
-        f[field::FLAGS].copy_from_slice(&r.flags.to_be_bytes());
-        f[field::CIADDR].copy_from_slice(&r.ciaddr.octets());
-        f[field::YIADDR].copy_from_slice(&r.yiaddr.octets());
-        f[field::SIADDR].copy_from_slice(&r.siaddr.octets());
-        f[field::GIADDR].copy_from_slice(&r.giaddr.octets());
-        f[field::CHADDR].copy_from_slice(&r.chaddr);
-        // Both names are usually empty: then only the zero fill (no general copy).
-        let sname = &mut f[field::SNAME];
-        sname.fill(0);
+        // The 44 bytes before `sname` as one constant-size array.
+        let mut head = [0u8; field::SNAME.start];
+        head[field::OP] = BOOTREPLY;
+        head[field::HTYPE] = r.htype;
+        head[field::HLEN] = r.hlen;
+        head[field::HOPS] = r.hops;
+        head[field::XID].copy_from_slice(&r.xid.to_be_bytes());
+        head[field::SECS].copy_from_slice(&r.secs.to_be_bytes());
+        head[field::FLAGS].copy_from_slice(&r.flags.to_be_bytes());
+        head[field::CIADDR].copy_from_slice(&r.ciaddr.octets());
+        head[field::YIADDR].copy_from_slice(&r.yiaddr.octets());
+        head[field::SIADDR].copy_from_slice(&r.siaddr.octets());
+        head[field::GIADDR].copy_from_slice(&r.giaddr.octets());
+        head[field::CHADDR].copy_from_slice(&r.chaddr);
+        f[..field::SNAME.start].copy_from_slice(&head);
+        // Both names are usually empty: `new` zeroed them, so then nothing is written (and
+        // `finish` need not sum them).
+        if self.names {
+            f[field::SNAME.start..field::FILE.end].fill(0);
+        }
         if !r.sname.is_empty() {
-            sname[..r.sname.len()].copy_from_slice(r.sname);
+            f[field::SNAME][..r.sname.len()].copy_from_slice(r.sname);
         }
-        let file = &mut f[field::FILE];
-        file.fill(0);
         if !r.file.is_empty() {
-            file[..r.file.len()].copy_from_slice(r.file);
+            f[field::FILE][..r.file.len()].copy_from_slice(r.file);
         }
+        self.names = !r.sname.is_empty() || !r.file.is_empty();
         Ok(())
     }
 
@@ -215,15 +295,17 @@ impl<'b> ReplyWriter<'b> {
     /// are raised to 576. The limit only ever applies together with the buffer's own size.
     pub fn limit(&mut self, max_message_size: u16) {
         let datagram = usize::from(max_message_size.max(MIN_MAX_MESSAGE_SIZE));
-        self.limit_end = self.bootp_off + datagram - IP_UDP_LEN;
+        self.end = self.buf_end.min(self.bootp_off + datagram - IP_UDP_LEN);
     }
 
     /// Absolute end of the BOOTP message allowed now.
+    #[inline]
     fn end(&self) -> usize {
-        self.buf_end.min(self.limit_end)
+        self.end
     }
 
     /// Bytes still available for options (END is already accounted for).
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.end().saturating_sub(self.pos + 1)
     }
@@ -267,6 +349,24 @@ impl<'b> ReplyWriter<'b> {
     /// # Errors
     /// [`EmitError::NoRoom`]; nothing is written then.
     pub fn option(&mut self, code: u8, value: &[u8]) -> Result<(), EmitError> {
+        if let Ok(n) = u8::try_from(value.len())
+            && code != opt::PAD
+            && code != opt::END
+        {
+            // The usual single instance: one check, one copy.
+            let at = self.pos;
+            let len = 2 + value.len();
+            // + 1: END must still fit after this option.
+            if at + len + 1 > self.end() {
+                return Err(EmitError::NoRoom);
+            }
+            let out = self.buf.get_mut(at..at + len).ok_or(EmitError::NoRoom)?;
+            out[0] = code;
+            out[1] = n;
+            copy_short(&mut out[2..], value);
+            self.pos = at + len;
+            return Ok(());
+        }
         self.put_split(code, value.len(), |out, off| {
             out.copy_from_slice(&value[off..off + out.len()]);
         })
@@ -292,6 +392,48 @@ impl<'b> ReplyWriter<'b> {
         Ok(())
     }
 
+    /// [`Self::option_encoded`] for a block whose [`Self::block_sum`] is `sum`, computed once
+    /// when the block was built: `finish` then does not sum its bytes again.
+    ///
+    /// # Errors
+    /// [`EmitError::NoRoom`]; nothing is written then.
+    pub(crate) fn option_encoded_summed(
+        &mut self,
+        encoded: &[u8],
+        sum: u16,
+    ) -> Result<(), EmitError> {
+        let at = self.pos;
+        self.option_encoded(encoded)?;
+        self.presummed(at, sum);
+        Ok(())
+    }
+
+    /// Append whole options encoded at compile-time size `N` (e.g. message type, server
+    /// identifier and timers as one template with the values patched in): one room check and
+    /// one constant-size store instead of one per option. `encoded` must hold whole options,
+    /// never PAD or END.
+    ///
+    /// # Errors
+    /// [`EmitError::NoRoom`]; nothing is written then.
+    pub(crate) fn options_fixed<const N: usize>(
+        &mut self,
+        encoded: &[u8; N],
+    ) -> Result<(), EmitError> {
+        let at = self.pos;
+        // + 1: END must still fit after these options.
+        if at + N + 1 > self.end() {
+            return Err(EmitError::NoRoom);
+        }
+        let out: &mut [u8; N] = self
+            .buf
+            .get_mut(at..at + N)
+            .and_then(|o| o.try_into().ok())
+            .ok_or(EmitError::NoRoom)?;
+        *out = *encoded;
+        self.pos = at + N;
+        Ok(())
+    }
+
     /// Append an option whose value has a size known at compile time (at most 255 bytes):
     /// the fixed-size fields every reply carries (message type, server identifier, timers)
     /// are written with constant-size stores instead of a general copy.
@@ -314,20 +456,51 @@ impl<'b> ReplyWriter<'b> {
     }
 
     /// Let `fill` write whole, already encoded options straight into the frame: it gets the
-    /// bytes still available for options and returns how many it filled, or `None` to write
-    /// nothing (whatever it put in the buffer is then not part of the reply).
-    pub(crate) fn options_with(
+    /// bytes still available for options and returns how many it filled and their
+    /// [`Self::block_sum`], or `None` to write nothing (whatever it put in the buffer is then
+    /// not part of the reply).
+    pub(crate) fn options_with_sum(
         &mut self,
-        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+        fill: impl FnOnce(&mut [u8]) -> Option<(usize, u16)>,
     ) -> Option<usize> {
         let at = self.pos;
         let room = self.remaining();
-        let n = fill(self.buf.get_mut(at..at + room)?)?;
+        let (n, sum) = fill(self.buf.get_mut(at..at + room)?)?;
         if n > room {
             return None;
         }
         self.pos = at + n;
+        self.presummed(at, sum);
         Some(n)
+    }
+
+    /// The bytes from `at` to `pos` have the block sum `sum`: add everything written before
+    /// them, then `sum` itself, swapped when the block starts at an odd offset of the UDP
+    /// datagram (RFC 1071 §2(B), see [`run_sum`]).
+    #[inline]
+    fn presummed(&mut self, at: usize, sum: u16) {
+        let before = self.buf.get(self.summed_to..at).unwrap_or(&[]);
+        self.acc += run_sum(self.odd(self.summed_to), before);
+        self.acc += u32::from(if self.odd(at) { sum.swap_bytes() } else { sum });
+        self.summed_to = self.pos;
+    }
+
+    /// Whether absolute offset `at` is at an odd offset of the UDP datagram.
+    #[inline]
+    fn odd(&self, at: usize) -> bool {
+        (at - self.udp_off()) & 1 == 1
+    }
+
+    #[inline]
+    fn udp_off(&self) -> usize {
+        self.ip_off + ipv4::HEADER_LEN
+    }
+
+    /// The checksum contribution of `block` when it starts at an even offset, as
+    /// [`Self::option_encoded_summed`] and [`Self::options_with_sum`] take it: computed once
+    /// for a block that is copied into many replies.
+    pub(crate) fn block_sum(block: &[u8]) -> u16 {
+        checksum::sum(0, block) as u16
     }
 
     /// Where the next option will be written, for [`Self::options_since`].
@@ -390,14 +563,18 @@ impl<'b> ReplyWriter<'b> {
     ///
     /// # Errors
     /// [`EmitError::NoRoom`] if the options written so far exceed a limit set afterwards.
+    #[inline]
     pub fn finish(self) -> Result<usize, EmitError> {
         if self.pos + 1 > self.end() {
             return Err(EmitError::NoRoom);
         }
-        let buf = self.buf;
-        *buf.get_mut(self.pos).ok_or(EmitError::NoRoom)? = opt::END;
-        let mut end = self.pos + 1;
-        let min_end = self.bootp_off + MIN_BOOTP_LEN;
+        let udp_off = self.udp_off();
+        let (bootp_off, pos) = (self.bootp_off, self.pos);
+        let odd = self.odd(self.summed_to);
+        let buf = &mut *self.buf;
+        *buf.get_mut(pos).ok_or(EmitError::NoRoom)? = opt::END;
+        let mut end = pos + 1;
+        let min_end = bootp_off + MIN_BOOTP_LEN;
         if end < min_end {
             // RFC 2131 §4.1: the remainder is PAD (0).
             buf.get_mut(end..min_end)
@@ -406,12 +583,202 @@ impl<'b> ReplyWriter<'b> {
             end = min_end;
         }
         let ip_total = u16::try_from(end - self.ip_off).map_err(|_| EmitError::NoRoom)?;
-        let udp_off = self.ip_off + ipv4::HEADER_LEN;
-        let datagram = buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
-        udp::finish(datagram, self.ip_src.octets(), self.ip_dst.octets())
+        let udp_len = u16::try_from(end - udp_off).map_err(|_| EmitError::NoRoom)?;
+
+        // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
+        // (partial sums, see `run_sum`): the pseudo header's protocol word is [0, 17] and the
+        // length appears there and in the header.
+        let head: &mut [u8; udp::HEADER_LEN + field::SNAME.start] = buf
+            .get_mut(udp_off..bootp_off + field::SNAME.start)
+            .and_then(|h| h.try_into().ok())
             .ok_or(EmitError::NoRoom)?;
-        let ip = buf.get_mut(self.ip_off..end).ok_or(EmitError::NoRoom)?;
-        ipv4::finish(ip, ip_total).ok_or(EmitError::NoRoom)?;
+        head[UDP_LENGTH].copy_from_slice(&udp_len.to_be_bytes());
+        head[UDP_CHECKSUM].fill(0);
+        let [s0, s1, s2, s3] = self.ip_src.octets();
+        let [d0, d1, d2, d3] = self.ip_dst.octets();
+        let [l0, l1] = udp_len.to_be_bytes();
+        let pseudo = [s0, s1, s2, s3, d0, d1, d2, d3, 0, ipv4::PROTO_UDP, l0, l1];
+        let mut acc = self.acc + checksum::sum_array(0, &pseudo) + checksum::sum_array(0, head);
+        if self.names {
+            let names = buf
+                .get(bootp_off + field::SNAME.start..bootp_off + field::FILE.end)
+                .ok_or(EmitError::NoRoom)?;
+            acc += checksum::sum(0, names);
+        }
+        // The option bytes not summed yet, through END (the PAD after it adds nothing).
+        acc += if self.summed_to == pos {
+            // Only END is left (the usual case after a pre-summed block): a byte at an even
+            // offset is the high byte of its network-order word.
+            if odd {
+                u32::from(opt::END)
+            } else {
+                u32::from(opt::END) << 8
+            }
+        } else {
+            run_sum(
+                odd,
+                buf.get(self.summed_to..pos + 1).ok_or(EmitError::NoRoom)?,
+            )
+        };
+        let mut c = checksum::finish(checksum::sum(acc, &[]));
+        // RFC 768: a computed checksum of zero is transmitted as all ones.
+        if c == 0 {
+            c = 0xffff;
+        }
+        let buf = self.buf;
+        buf.get_mut(udp_off + UDP_CHECKSUM.start..udp_off + UDP_CHECKSUM.end)
+            .ok_or(EmitError::NoRoom)?
+            .copy_from_slice(&c.to_be_bytes());
+        if cfg!(debug_assertions) {
+            // The whole-datagram computation this one stands for must agree.
+            let datagram = buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
+            udp::finish(datagram, self.ip_src.octets(), self.ip_dst.octets())
+                .ok_or(EmitError::NoRoom)?;
+            debug_assert_eq!(datagram[UDP_CHECKSUM], c.to_be_bytes(), "UDP checksum");
+        }
+
+        // IPv4 total length and header checksum (RFC 791).
+        ipv4::finish(
+            buf.get_mut(self.ip_off..udp_off).ok_or(EmitError::NoRoom)?,
+            ip_total,
+        )
+        .ok_or(EmitError::NoRoom)?;
         Ok(end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::VlanTag;
+    use super::super::testutil::inet_checksum;
+    use super::*;
+
+    fn headers(vlans: VlanTags) -> ReplyHeaders {
+        ReplyHeaders {
+            eth_dst: [2, 0, 0, 0, 0, 9],
+            eth_src: [2, 0, 0, 0, 0, 1],
+            vlans,
+            ip_src: Ipv4Addr::new(10, 0, 0, 1),
+            ip_dst: Ipv4Addr::new(10, 0, 0, 77),
+            udp_src: 67,
+            udp_dst: 68,
+            ttl: DEFAULT_TTL,
+        }
+    }
+
+    /// The UDP checksum of `frame` checked from scratch (RFC 768 pseudo header + datagram).
+    fn udp_checksum_ok(frame: &[u8], ip_off: usize) -> bool {
+        let ip = &frame[ip_off..ip_off + 20];
+        let udp = &frame[ip_off + 20..];
+        let len = u16::from_be_bytes([udp[4], udp[5]]);
+        assert_eq!(usize::from(len), udp.len());
+        inet_checksum(&[&ip[12..20], &[0, 17], &len.to_be_bytes(), udp]) == 0
+            && inet_checksum(&[ip]) == 0
+    }
+
+    #[test]
+    fn presummed_blocks_at_odd_and_even_offsets_give_the_same_frame() {
+        // A block summed once (as the option cache does) must add up wherever it lands: at
+        // even and odd offsets (RFC 1071 §2(B)), after and before other options, with and
+        // without names, tagged or not (the IP offset moves by 4 per tag).
+        let block: Vec<u8> = [
+            &[1u8, 4, 255, 255, 255, 0][..],
+            &[3, 4, 10, 0, 0, 1],
+            &[15, 7],
+            b"example",
+            &[42, 4, 10, 0, 0, 123],
+        ]
+        .concat();
+        let sum = ReplyWriter::block_sum(&block);
+        let tagged = VlanTags::new(&[VlanTag {
+            tpid: super::super::TPID_8021Q,
+            tci: 100,
+        }])
+        .unwrap();
+        for vlans in [VlanTags::NONE, tagged] {
+            for lead in 0..6usize {
+                for names in [false, true] {
+                    let write = |summed: bool, out: &mut [u8]| -> usize {
+                        let mut w = ReplyWriter::new(out, &headers(vlans)).unwrap();
+                        let mut b = BootpReply {
+                            yiaddr: Ipv4Addr::new(10, 0, 0, 77),
+                            ..BootpReply {
+                                htype: 1,
+                                hlen: 6,
+                                hops: 0,
+                                xid: 0x1234_5678,
+                                secs: 0,
+                                flags: 0,
+                                ciaddr: Ipv4Addr::UNSPECIFIED,
+                                yiaddr: Ipv4Addr::UNSPECIFIED,
+                                siaddr: Ipv4Addr::UNSPECIFIED,
+                                giaddr: Ipv4Addr::UNSPECIFIED,
+                                chaddr: [2, 0xcc, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                                sname: &[],
+                                file: &[],
+                            }
+                        };
+                        if names {
+                            b.sname = b"srv";
+                            b.file = b"boot/pxelinux.0";
+                        }
+                        w.bootp(&b).unwrap();
+                        w.option_u8(opt::MESSAGE_TYPE, 2).unwrap();
+                        // `lead` value bytes shift the block's parity.
+                        w.option(12, &[b'h'; 8][..lead]).unwrap();
+                        if summed {
+                            w.option_encoded_summed(&block, sum).unwrap();
+                            // A second pre-summed block right after the first.
+                            w.options_with_sum(|dst| {
+                                dst[..block.len()].copy_from_slice(&block);
+                                Some((block.len(), sum))
+                            })
+                            .unwrap();
+                        } else {
+                            w.option_encoded(&block).unwrap();
+                            w.option_encoded(&block).unwrap();
+                        }
+                        if !names {
+                            // With names the blocks come last: END right after them.
+                            w.option(61, &[1, 2, 0xcc, 0, 0, 0, 1][..lead + 1]).unwrap();
+                        }
+                        w.finish().unwrap()
+                    };
+                    let (mut a, mut b) = ([0x55u8; 1500], [0xaau8; 1500]);
+                    let la = write(true, &mut a);
+                    let lb = write(false, &mut b);
+                    assert_eq!(&a[..la], &b[..lb], "lead {lead} names {names}");
+                    let ip_off = 14 + vlans.wire_len();
+                    assert!(udp_checksum_ok(&a[..la], ip_off), "lead {lead}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_short_copies_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=src.len() {
+            let mut dst = vec![0u8; n];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(dst, &src[..n]);
+        }
+    }
+
+    #[test]
+    fn run_sums_match_rfc1071_for_every_length_and_parity() {
+        let data: Vec<u8> = (0..70u32).map(|i| (i * 37 + 11) as u8).collect();
+        for start in 0..2 {
+            for len in 0..data.len() - start {
+                let run = &data[start..start + len];
+                let want = !inet_checksum(&[run]);
+                assert_eq!(run_sum(false, run) as u16, want, "len {len}");
+                // At an odd offset the same bytes are shifted by one: their sum is swapped.
+                let mut shifted = vec![0u8];
+                shifted.extend_from_slice(run);
+                let want_odd = !inet_checksum(&[&shifted]);
+                assert_eq!(run_sum(true, run) as u16, want_odd, "odd len {len}");
+            }
+        }
     }
 }
