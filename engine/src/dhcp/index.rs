@@ -157,7 +157,45 @@ pub(crate) struct HostIds<'a> {
     pub vlan: Option<(u16, Option<u16>)>,
 }
 
+/// Which identifier kinds any reservation uses, so that a request's other identifiers are
+/// never hashed for a lookup that cannot match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IdKinds {
+    pub client_id: bool,
+    pub mac: bool,
+    pub circuit_id: bool,
+    pub remote_id: bool,
+    pub vlan: bool,
+}
+
+impl IdKinds {
+    pub(crate) fn any(&self) -> bool {
+        self.client_id || self.mac || self.circuit_id || self.remote_id || self.vlan
+    }
+
+    fn union(self, o: IdKinds) -> IdKinds {
+        IdKinds {
+            client_id: self.client_id || o.client_id,
+            mac: self.mac || o.mac,
+            circuit_id: self.circuit_id || o.circuit_id,
+            remote_id: self.remote_id || o.remote_id,
+            vlan: self.vlan || o.vlan,
+        }
+    }
+}
+
 impl ReservationIndex {
+    /// The identifier kinds this subnet's reservations use.
+    fn kinds(&self) -> IdKinds {
+        IdKinds {
+            client_id: !self.by_client_id.is_empty(),
+            mac: !self.by_mac.is_empty(),
+            circuit_id: !self.by_circuit_id.is_empty(),
+            remote_id: !self.by_remote_id.is_empty(),
+            vlan: !self.by_vlan.is_empty(),
+        }
+    }
+
     pub(crate) fn new(reservations: &[crate::config::Reservation]) -> Self {
         let mut ix = ReservationIndex::default();
         for (i, r) in reservations.iter().enumerate() {
@@ -188,14 +226,6 @@ impl ReservationIndex {
             }
         }
         ix
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_client_id.is_empty()
-            && self.by_mac.is_empty()
-            && self.by_circuit_id.is_empty()
-            && self.by_remote_id.is_empty()
-            && self.by_vlan.is_empty()
     }
 
     /// The reservation matching `ids`, trying the most specific identity first: the client's
@@ -390,8 +420,9 @@ pub(crate) struct SubnetIndex {
     pub reservations: Vec<ReservationIndex>,
     /// Per subnet: its options.
     pub options: Vec<OptIndex>,
-    /// Whether any subnet has reservations (skip the whole lookup when not).
-    pub any_reservations: bool,
+    /// The identifier kinds reservations use in any subnet (the lookup is skipped when
+    /// none, and a request's identifiers of other kinds are not looked up).
+    pub reserved_by: IdKinds,
     /// Every server identifier we answer with, sorted (option 54 "is it us?" check).
     pub server_ids: Vec<u32>,
 }
@@ -434,7 +465,9 @@ impl SubnetIndex {
             .iter()
             .map(|s| ReservationIndex::new(&s.reservations))
             .collect();
-        let any_reservations = reservations.iter().any(|r| !r.is_empty());
+        let reserved_by = reservations
+            .iter()
+            .fold(IdKinds::default(), |k, r| k.union(r.kinds()));
         let cache = Arc::new(OptCache::new(cache_entries));
         let options = config
             .subnets
@@ -455,7 +488,7 @@ impl SubnetIndex {
             candidates,
             reservations,
             options,
-            any_reservations,
+            reserved_by,
             server_ids,
         }
     }
@@ -554,7 +587,7 @@ mod tests {
             res(ReservationKey::Mac([2, 0, 0, 0, 0, 1]), 16),
         ];
         let ix = ReservationIndex::new(&list);
-        assert!(!ix.is_empty());
+        assert!(ix.kinds().any());
         let all = HostIds {
             client_id: Some(&[1, 2, 3]),
             mac: Some([2, 0, 0, 0, 0, 1]),
@@ -592,7 +625,7 @@ mod tests {
         assert_eq!(ix.by_address(ip(10, 0, 0, 13)), Some(2));
         assert_eq!(ix.by_address(ip(10, 0, 0, 16)), Some(5));
         assert_eq!(ix.by_address(ip(10, 0, 0, 99)), None);
-        assert!(ReservationIndex::new(&[]).is_empty());
+        assert!(!ReservationIndex::new(&[]).kinds().any());
     }
 
     #[test]
@@ -644,7 +677,7 @@ mod tests {
         assert!(ix.is_our_server_id(ip(192, 0, 2, 1)));
         assert!(ix.is_our_server_id(ip(10, 3, 0, 1)));
         assert!(!ix.is_our_server_id(ip(10, 3, 0, 2)));
-        assert!(ix.any_reservations);
+        assert!(ix.reserved_by.any());
     }
 
     #[test]

@@ -441,7 +441,7 @@ impl Server {
         // specified in the link-selection sub-option, or; o a subnet on the same link (also
         // known as a network segment) as the subnet specified by the link-selection
         // sub-option." (the replies still go to giaddr.)
-        if let Some(sel) = facts.relay.and_then(|r| r.link_selection) {
+        if let Some(sel) = facts.relay.as_ref().and_then(|r| r.link_selection) {
             return nets.lookup(sel);
         }
         // RFC 2131 §4.3.1: a new address is "selected based on the subnet from which the
@@ -487,21 +487,29 @@ impl Server {
         client_id: Option<&[u8]>,
         candidates: &[SubnetId],
     ) -> Option<Host<'c>> {
-        if !self.index.any_reservations {
+        let kinds = self.index.reserved_by;
+        if !kinds.any() {
             return None;
         }
-        let relay = facts.relay;
-        let mac = (req.htype == HTYPE_ETHERNET && req.hlen == 6).then(|| {
+        let relay = facts.relay.as_ref();
+        let mac = (kinds.mac && req.htype == HTYPE_ETHERNET && req.hlen == 6).then(|| {
             let mut m = [0u8; 6];
             m.copy_from_slice(&req.chaddr[..6]);
             m
         });
+        // Only the kinds some reservation uses: the others cannot match and are not hashed.
         let ids = HostIds {
-            client_id,
+            client_id: client_id.filter(|_| kinds.client_id),
             mac,
-            circuit_id: relay.and_then(|r| r.circuit_id),
-            remote_id: relay.and_then(|r| r.remote_id),
-            vlan: req.l2.outer_vid().map(|o| (o, req.l2.inner_vid())),
+            circuit_id: relay
+                .and_then(|r| r.circuit_id)
+                .filter(|_| kinds.circuit_id),
+            remote_id: relay.and_then(|r| r.remote_id).filter(|_| kinds.remote_id),
+            vlan: req
+                .l2
+                .outer_vid()
+                .filter(|_| kinds.vlan)
+                .map(|o| (o, req.l2.inner_vid())),
         };
         candidates.iter().find_map(|&s| {
             let i = self.index.reservations.get(s.0 as usize)?.find(&ids)?;
@@ -518,7 +526,7 @@ impl Server {
     /// address a relay agent told the client to use instead (RFC 5107 §4).
     fn is_ours(&self, facts: &Facts<'_>, sid: Ipv4Addr) -> bool {
         self.index.is_our_server_id(sid)
-            || facts.relay.and_then(|r| r.server_id_override) == Some(sid)
+            || facts.relay.as_ref().and_then(|r| r.server_id_override) == Some(sid)
     }
 
     /// The candidate subnet whose network contains `addr`.
