@@ -16,7 +16,7 @@
 //!   peek -> release; dropping an uncommitted transaction rolls it back.
 //! * [`umem`] — the packet memory and its division into an RX pool and per-socket TX partitions.
 //! * [`socket`] — opening a queue's sockets (shared UMEM, copy/zero-copy, need_wakeup) and the
-//!   per-batch datapath `XskSocket::process`.
+//!   per-batch datapath `XskSocket::process_batch`.
 //! * [`packet`] — the AF_PACKET socket behind `--io socket`.
 //! * [`port`], [`redirect`], [`batch`] — for traffic *generators* (`xdhcp-load`): one AF_XDP
 //!   socket with free-running TX and RX, a hand-assembled XDP program that redirects DHCP

@@ -4,7 +4,7 @@
 //! # Why not [`XskSocket`](super::XskSocket)
 //!
 //! A server's socket only ever transmits a reply to a frame it just received, so
-//! `XskSocket::process` pairs each RX frame with one TX frame and recycles both in one batch,
+//! `XskSocket::process_batch` pairs each RX frame with one TX frame and recycles both in one batch,
 //! and it shares its fill/completion rings with the other sockets of the queue. A generator
 //! transmits on its own schedule — thousands of DISCOVERs before the first OFFER comes back —
 //! and receives independently. So this port keeps TX and RX apart:

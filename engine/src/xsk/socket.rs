@@ -237,7 +237,7 @@ struct SharedRings {
     stray: u64,
 }
 
-/// Largest batch one [`XskSocket::process`] call handles.
+/// Largest batch one [`XskSocket::process_batch`] call handles.
 pub const MAX_BATCH: u32 = 256;
 
 /// Frames handed to the handler at once by [`XskSocket::process_batch`] (the worker's default
