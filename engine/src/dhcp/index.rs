@@ -184,6 +184,17 @@ impl IdKinds {
     }
 }
 
+impl HostIds<'_> {
+    /// No identifier to look up.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.client_id.is_none()
+            && self.mac.is_none()
+            && self.circuit_id.is_none()
+            && self.remote_id.is_none()
+            && self.vlan.is_none()
+    }
+}
+
 impl ReservationIndex {
     /// The identifier kinds this subnet's reservations use.
     fn kinds(&self) -> IdKinds {

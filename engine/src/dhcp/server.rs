@@ -511,6 +511,11 @@ impl Server {
                 .filter(|_| kinds.vlan)
                 .map(|o| (o, req.l2.inner_vid())),
         };
+        if ids.is_empty() {
+            // Nothing to look up (checked first: the per-kind hashing set-up would otherwise
+            // run for every request, hoisted in front of the loop).
+            return None;
+        }
         candidates.iter().find_map(|&s| {
             let i = self.index.reservations.get(s.0 as usize)?.find(&ids)?;
             let res = self.subnet(s)?.reservations.get(i as usize)?;
