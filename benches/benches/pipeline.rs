@@ -31,13 +31,13 @@
 //!
 //! | benchmark | 9d54823 (before) | now | ratio |
 //! |---|---|---|---|
-//! | `pipeline/dora/direct` | 660-680 ns | 490-515 ns | 0.75 |
-//! | `pipeline/dora/relayed_opt82` | 699-745 ns | 574-594 ns | 0.80 |
-//! | `reply/emit/ack_writer` | 64-65 ns | 33-34 ns | 0.52 |
-//! | `reply/emit/inform_handle` | 177-184 ns | 165-170 ns | 0.93 |
+//! | `pipeline/dora/direct` | 652-686 ns | 492-504 ns | 0.74 |
+//! | `pipeline/dora/relayed_opt82` | 691-767 ns | 607-616 ns | 0.84 |
+//! | `reply/emit/ack_writer` | 48 ns | 33-35 ns | 0.70 |
+//! | `reply/emit/inform_handle` | 183-211 ns | 165-167 ns | 0.87 |
 //!
 //! Instructions per packet inside the handler (callgrind, `dora/direct`, a DISCOVER or a
-//! REQUEST): 3 530 -> 2 950 (7 210 -> ~5 900 per lease, the first figure being after the
+//! REQUEST): 3 530 -> 2 830 (7 210 -> ~5 660 per lease, the first figure being after the
 //! speed-up of the same day described at the end).
 //!
 //! What changed, each step measured on its own (interleaved A/B):
@@ -54,14 +54,18 @@
 //!   summed only when set, the fixed options are one template: ~1 135 -> ~840 instructions.
 //! * A new client's offer indexes its address without probing the index again.
 //! * Release profile: fat LTO and one codegen unit (515-532 -> 474-490 ns).
+//! * The reservation lookup returns before its loop when the request has no identifier of a
+//!   kind any reservation uses (LLVM had hoisted the hashing set-up of every kind in front of
+//!   the loop: -120 instructions per packet).
 //!
 //! Where it stands: **the goal is not met**, ~500 ns per lease. With a 32 k-address pool (all
 //! tables in cache) the same bench takes ~510 ns against ~525 ns on the 1 M pool, so cache
-//! misses no longer matter much: the time is instructions, ~2 950 per packet (callgrind,
+//! misses no longer matter much: the time is instructions, ~2 830 per packet (callgrind,
 //! `dora/direct`): parsing ~560, the rest of `prepare` (option facts, client key, subnet and
-//! reservation lookup, the prepared record) ~575, the reply ~840, the lease offer ~670 and
-//! bind ~360 per lease, the remaining decision and batch bookkeeping ~340. 300 ns needs about
-//! 1 800 per packet; no single part holds that much, so it needs a leaner design of each (for
+//! reservation lookup, the prepared record) ~470, the reply ~840, the lease offer ~670 and
+//! bind ~360 per lease, the remaining decision and batch bookkeeping ~300. 300 ns needs about
+//! 1 800 per packet. Line-level profiles (callgrind `--dump-instr`, `addr2line -i`) show no
+//! part above ~50 instructions left in any of these: it needs a leaner design of each (for
 //! example a per-(subnet, request list, kind) reply template with the L2/IP/UDP headers
 //! pre-summed, and facts read lazily from the option summary instead of copied).
 //!
