@@ -284,28 +284,28 @@ pub(crate) mod checksum {
         sum_inline(initial, data)
     }
 
+    /// Add the first `N` bytes of `rest` (if it has them) into `acc`, counting the carry out,
+    /// and advance `rest`. Returns whether it did.
+    #[inline(always)]
+    fn step<const N: usize>(acc: &mut u64, carries: &mut u64, rest: &mut &[u8]) -> bool {
+        let Some((block, tail)) = rest.split_first_chunk::<N>() else {
+            return false;
+        };
+        let (s, c) = add_words(*acc, block);
+        (*acc, *carries, *rest) = (s, *carries + u64::from(c), tail);
+        true
+    }
+
     #[inline(always)]
     fn sum_inline(initial: u32, data: &[u8]) -> u32 {
         let mut acc: u64 = 0;
         // Carries out of `acc`, each worth 2^64 ≡ 1: fewer than 2^58 for any slice.
         let mut carries: u64 = 0;
         let mut rest = data;
-        while let Some((block, tail)) = rest.split_first_chunk::<64>() {
-            let (s, c) = add_words(acc, block);
-            (acc, carries, rest) = (s, carries + u64::from(c), tail);
-        }
-        if let Some((block, tail)) = rest.split_first_chunk::<32>() {
-            let (s, c) = add_words(acc, block);
-            (acc, carries, rest) = (s, carries + u64::from(c), tail);
-        }
-        if let Some((block, tail)) = rest.split_first_chunk::<16>() {
-            let (s, c) = add_words(acc, block);
-            (acc, carries, rest) = (s, carries + u64::from(c), tail);
-        }
-        if let Some((block, tail)) = rest.split_first_chunk::<8>() {
-            let (s, c) = add_words(acc, block);
-            (acc, carries, rest) = (s, carries + u64::from(c), tail);
-        }
+        while step::<64>(&mut acc, &mut carries, &mut rest) {}
+        step::<32>(&mut acc, &mut carries, &mut rest);
+        step::<16>(&mut acc, &mut carries, &mut rest);
+        step::<8>(&mut acc, &mut carries, &mut rest);
         // Below 2^41 in all: the tail (< 2^33) and `initial` in little-endian form (< 2^40).
         let mut small = u64::from(initial) << 8;
         if let Some((w, tail)) = rest.split_first_chunk::<4>() {

@@ -215,13 +215,7 @@ impl XskPort {
             let buf = unsafe { std::slice::from_raw_parts_mut(ptr, frame_size as usize) };
             match write(buf) {
                 Some(len) if len > 0 && len <= frame_size as usize => {
-                    let d = libc::xdp_desc {
-                        addr: frame,
-                        len: len as u32,
-                        options: 0,
-                    };
-                    if tx.push(d).is_err() {
-                        let _ = self.free.push(frame);
+                    if !tx.send_frame(&mut self.free, frame, len as u32) {
                         break;
                     }
                 }

@@ -229,6 +229,29 @@ impl<T: Copy> ProducerRing<T> {
     }
 }
 
+impl Writer<'_, libc::xdp_desc> {
+    /// Queue the first `len` bytes of TX frame `frame` for sending. When the reservation is
+    /// full the frame goes back to `free` and `false` is returned.
+    #[inline]
+    pub(crate) fn send_frame(
+        &mut self,
+        free: &mut super::umem::FreeList,
+        frame: u64,
+        len: u32,
+    ) -> bool {
+        let d = libc::xdp_desc {
+            addr: frame,
+            len,
+            options: 0,
+        };
+        if self.push(d).is_err() {
+            let _ = free.push(frame);
+            return false;
+        }
+        true
+    }
+}
+
 /// A reservation on a producer ring. Dropping it without [`commit`](Writer::commit) rolls the
 /// reservation back: nothing written is published.
 #[must_use = "a Writer publishes nothing unless committed"]

@@ -617,14 +617,7 @@ impl XskSocket {
                 for (job, &frame) in jobs[..n].iter_mut().zip(&frames) {
                     match std::mem::replace(job, Job::empty()).out {
                         Tx::Send(len) if len > 0 && len <= frame_size as usize => {
-                            let d = libc::xdp_desc {
-                                addr: frame,
-                                len: len as u32,
-                                options: 0,
-                            };
-                            if tx.push(d).is_err() {
-                                let _ = self.free.push(frame);
-                            }
+                            tx.send_frame(&mut self.free, frame, len as u32);
                         }
                         // Room: the held queue was sized for the whole TX partition.
                         Tx::Hold { len, ticket } if len > 0 && len <= frame_size as usize => {
