@@ -180,13 +180,49 @@ impl Bed {
         total
     }
 
+    /// DORAs for the new clients `first..first + n`: the time spent in the handler and the
+    /// addresses ACKed, in client order.
+    fn lease_batch(
+        &mut self,
+        first: u32,
+        n: usize,
+        relayed: bool,
+        txs: &mut [Vec<u8>],
+    ) -> (Duration, Vec<Ipv4Addr>) {
+        let discovers: Vec<Vec<u8>> = (first..first + n as u32)
+            .map(|c| frame(c, Kind::Discover, relayed))
+            .collect();
+        let mut offered = Vec::with_capacity(n);
+        let mut total = self.batches(&discovers, txs, |r| offered.push(yiaddr(r)));
+        assert_eq!(
+            offered.len(),
+            n,
+            "every DISCOVER was offered: {:?}",
+            self.stats
+        );
+        let requests: Vec<Vec<u8>> = (first..first + n as u32)
+            .zip(&offered)
+            .map(|(c, &a)| frame(c, Kind::Request(a), relayed))
+            .collect();
+        let acks = self.stats.replies[usize::from(msg::ACK)];
+        let mut sent = 0usize;
+        total += self.batches(&requests, txs, |_| sent += 1);
+        assert_eq!(
+            (
+                sent as u64,
+                self.stats.replies[usize::from(msg::ACK)] - acks
+            ),
+            (n as u64, n as u64),
+            "every REQUEST was ACKed: {:?}",
+            self.stats
+        );
+        (total, offered)
+    }
+
     /// Time `iters` fresh-client DORAs.
     fn dora(&mut self, iters: u64, relayed: bool) -> Duration {
         let mut total = Duration::ZERO;
         let mut left = iters;
-        let mut discovers: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
-        let mut requests: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
-        let mut offered: Vec<Ipv4Addr> = Vec::with_capacity(BATCH);
         let mut txs = vec![vec![0u8; 2048]; JOBS];
         while left > 0 {
             let n = left.min(BATCH as u64) as usize;
@@ -198,37 +234,68 @@ impl Bed {
             let first = self.next;
             self.next += n as u32;
             self.used += n as u32;
-            discovers.clear();
-            discovers.extend((first..first + n as u32).map(|c| frame(c, Kind::Discover, relayed)));
-            offered.clear();
-            total += self.batches(&discovers, &mut txs, |r| offered.push(yiaddr(r)));
-            assert_eq!(
-                offered.len(),
-                n,
-                "every DISCOVER was offered: {:?}",
-                self.stats
-            );
-            requests.clear();
-            requests.extend(
-                (first..first + n as u32)
-                    .zip(&offered)
-                    .map(|(c, &a)| frame(c, Kind::Request(a), relayed)),
-            );
-
-            let acks = self.stats.replies[usize::from(msg::ACK)];
-            let mut sent = 0usize;
-            total += self.batches(&requests, &mut txs, |_| sent += 1);
-            assert_eq!(
-                (
-                    sent as u64,
-                    self.stats.replies[usize::from(msg::ACK)] - acks
-                ),
-                (n as u64, n as u64),
-                "every REQUEST was ACKed: {:?}",
-                self.stats
-            );
+            total += self.lease_batch(first, n, relayed, &mut txs).0;
         }
         assert_eq!(self.stats.total_drops(), 0, "{:?}", self.stats);
+        total
+    }
+}
+
+/// Clients that hold leases rebooting (the power-cut case): one INIT-REBOOT REQUEST -> ACK
+/// per element, for clients drawn at random from [`RETURNING`] bound ones, so their index
+/// buckets and slots are as cold as after a real outage.
+struct Rebooting {
+    bed: Bed,
+    /// Client number -> its address.
+    leases: Vec<Ipv4Addr>,
+    /// xorshift state for the draw.
+    rng: u64,
+}
+
+/// Clients bound before `pipeline/reboot` is timed.
+const RETURNING: u32 = 1 << 19;
+
+impl Rebooting {
+    fn new() -> Rebooting {
+        let mut bed = Bed::new();
+        let mut txs = vec![vec![0u8; 2048]; JOBS];
+        let mut leases = Vec::with_capacity(RETURNING as usize);
+        for first in (0..RETURNING).step_by(BATCH) {
+            let n = BATCH.min((RETURNING - first) as usize);
+            leases.extend(bed.lease_batch(first, n, false, &mut txs).1);
+        }
+        Rebooting {
+            bed,
+            leases,
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    fn reboot(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        let mut txs = vec![vec![0u8; 2048]; JOBS];
+        while left > 0 {
+            let n = left.min(BATCH as u64) as usize;
+            left -= n as u64;
+            let frames: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    self.rng ^= self.rng << 13;
+                    self.rng ^= self.rng >> 7;
+                    self.rng ^= self.rng << 17;
+                    let c = (self.rng % u64::from(RETURNING)) as u32;
+                    frame(c, Kind::InitReboot(self.leases[c as usize]), false)
+                })
+                .collect();
+            let acks = self.bed.stats.replies[usize::from(msg::ACK)];
+            total += self.bed.batches(&frames, &mut txs, |_| {});
+            assert_eq!(
+                self.bed.stats.replies[usize::from(msg::ACK)] - acks,
+                n as u64,
+                "every INIT-REBOOT was ACKed: {:?}",
+                self.bed.stats
+            );
+        }
         total
     }
 }
@@ -344,6 +411,10 @@ fn pipeline(c: &mut Criterion) {
     let mut bed = Bed::new();
     g.bench_function("dora/relayed_opt82", |b| {
         b.iter_custom(|iters| bed.dora(iters, true))
+    });
+    let mut rebooting = Rebooting::new();
+    g.bench_function("reboot/direct", |b| {
+        b.iter_custom(|iters| rebooting.reboot(iters))
     });
     g.finish();
 }

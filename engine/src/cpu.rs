@@ -29,6 +29,13 @@ pub fn prefetch_bytes(data: &[u8], max_lines: usize) {
     }
 }
 
+/// Ask for the cache line at address `at`, which may be stale (memory since freed): the
+/// address is never dereferenced and a prefetch never faults, so any value is harmless.
+#[inline(always)]
+pub fn prefetch_at(at: usize) {
+    prefetch_addr(std::ptr::without_provenance(at));
+}
+
 #[inline(always)]
 fn prefetch_addr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]

@@ -292,6 +292,9 @@ impl FrameHandler for DhcpHandler {
             for (p, job) in prepared.iter_mut().zip(chunk.iter()) {
                 self.server.prepare_into(job.rx, &self.link, stats, p);
             }
+            for p in &prepared[..chunk.len()] {
+                self.server.touch(p);
+            }
             for (p, job) in prepared.iter().zip(chunk.iter_mut()) {
                 let verdict = self.server.respond(p, job.tx, &self.link, now, stats);
                 job.out = self.dispatch(lane, verdict, stats);

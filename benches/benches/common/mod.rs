@@ -111,7 +111,11 @@ pub fn checksum(parts: &[&[u8]]) -> u16 {
 #[derive(Clone, Copy)]
 pub enum Kind {
     Discover,
+    /// SELECTING: options 50 and 54.
     Request(Ipv4Addr),
+    /// INIT-REBOOT (RFC 2131 §4.3.2): option 50 only, ciaddr 0 (a client rebooting with a
+    /// lease it remembers).
+    InitReboot(Ipv4Addr),
     Inform(Ipv4Addr),
 }
 
@@ -141,15 +145,17 @@ pub fn frame(n: u32, kind: Kind, relayed: bool) -> Vec<u8> {
     b[236..240].copy_from_slice(&[99, 130, 83, 99]);
     let t = match kind {
         Kind::Discover => 1,
-        Kind::Request(_) => 3,
+        Kind::Request(_) | Kind::InitReboot(_) => 3,
         Kind::Inform(_) => 8,
     };
     b.extend_from_slice(&[53, 1, t]);
     b.extend_from_slice(&[61, 7, 1]);
     b.extend_from_slice(&hw);
-    if let Kind::Request(a) = kind {
+    if let Kind::Request(a) | Kind::InitReboot(a) = kind {
         b.extend_from_slice(&[50, 4]);
         b.extend_from_slice(&a.octets());
+    }
+    if let Kind::Request(_) = kind {
         b.extend_from_slice(&[54, 4]);
         b.extend_from_slice(&SERVER_ID.octets());
     }

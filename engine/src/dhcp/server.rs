@@ -8,7 +8,7 @@ use super::stats::{Stats, msg};
 use super::{Link, Verdict};
 use crate::config::{Reservation, ServerConfig, Subnet, SubnetId};
 use crate::lease::{
-    BindRequest, ClientKey, LeaseInfo, LeaseState, LeaseTables, OfferRequest, Secs,
+    BindRequest, ClientKey, LeaseInfo, LeaseState, LeaseTables, LookupHint, OfferRequest, Secs,
 };
 use crate::wire::{self, DropReason, HTYPE_ETHERNET, MessageType, Request};
 use std::net::Ipv4Addr;
@@ -84,6 +84,8 @@ pub struct Prepared<'r, 'c> {
     client: Option<ClientKey>,
     /// `Err` when the frame is dropped before a decision (the parse error, or no subnet).
     route: Result<Route<'c>, DropReason>,
+    /// The client's coming lease table lookup ([`Server::touch`]).
+    hint: Option<LookupHint<'c>>,
 }
 
 impl Default for Prepared<'_, '_> {
@@ -94,6 +96,7 @@ impl Default for Prepared<'_, '_> {
             facts: None,
             client: None,
             route: Err(DropReason::EthTruncated),
+            hint: None,
         }
     }
 }
@@ -248,6 +251,7 @@ impl Server {
         p.req = wire::parse(rx);
         p.facts = None;
         p.client = None;
+        p.hint = None;
         let req = match &p.req {
             Ok(req) => req,
             Err(reason) => {
@@ -264,10 +268,28 @@ impl Server {
         {
             // The first candidate is where the client's lease is looked for first; the
             // others (a shared network) are rarer and left to the lookup.
-            self.leases.prefetch(&client, sid);
+            p.hint = self.leases.prefetch(&client, sid);
+        }
+        // The address the request names (INIT-REBOOT, SELECTING, RENEWING, RELEASE,
+        // DECLINE): its slot is read whatever the decision.
+        if let Some(a) = facts
+            .requested_ip
+            .or((!req.ciaddr.is_unspecified()).then_some(req.ciaddr))
+        {
+            self.leases.prefetch_addr(a);
         }
         p.client = Some(client);
         p.route = route;
+    }
+
+    /// Between the phases, for each prepared frame of a batch: the second step of its
+    /// prefetches (the client's index bucket, for a client the tables may know, see
+    /// [`LookupHint::prefetch_bucket`]), issued once the first step had time to arrive.
+    #[inline]
+    pub fn touch(&self, p: &Prepared<'_, '_>) {
+        if let Some(h) = &p.hint {
+            h.prefetch_bucket();
+        }
     }
 
     /// Phase two: decide on a prepared frame with the lease tables as they are now, write

@@ -49,7 +49,7 @@ pub(crate) mod tests;
 pub use client::ClientKey;
 pub use space::{BLOCK_SIZE, BlockOwner, MAX_SLOTS};
 pub use store::{LeaseRecord, LeaseStore, NullStore};
-pub use table::{LeaseTables, MemoryEstimate};
+pub use table::{LeaseTables, LookupHint, MemoryEstimate};
 
 use crate::config::SubnetId;
 use std::net::Ipv4Addr;

@@ -34,7 +34,7 @@ use super::space::{Slot, Space, lock};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Below this many entries the timers or a FIFO are never compacted.
 const COMPACT_MIN: usize = 1024;
@@ -73,6 +73,8 @@ pub(super) struct Index {
     len: usize,
     /// Blocked Bloom filter over the tags of every entry inserted since the last rebuild.
     filter: Filter,
+    /// Where `buckets` is, for lock-free prefetches.
+    located: Arc<BucketsAt>,
     /// Insertions since the filter was last rebuilt.
     filter_adds: usize,
     /// Entries not yet in `buckets` (packed like buckets); `pending[..npending]`.
@@ -97,19 +99,29 @@ impl Index {
 
     fn with_buckets(n: usize) -> Index {
         // 64 filter bits per 16 buckets.
-        Index::with_filter(n, Filter::new((n / 16).max(1)))
+        Index::with_shared(n, Filter::new((n / 16).max(1)), Arc::default())
     }
 
-    fn with_filter(n: usize, filter: Filter) -> Index {
+    /// An index of `n` buckets with the lock-free readers' handles of an earlier one.
+    fn with_shared(n: usize, filter: Filter, located: Arc<BucketsAt>) -> Index {
+        let buckets = vec![0u64; n].into_boxed_slice();
+        let shift = 32 - n.trailing_zeros();
+        located.set(&buckets, shift);
         Index {
-            buckets: vec![0u64; n].into_boxed_slice(),
-            shift: 32 - n.trailing_zeros(),
+            buckets,
+            shift,
             len: 0,
             filter,
+            located,
             filter_adds: 0,
             pending: [0; PENDING],
             npending: 0,
         }
+    }
+
+    /// Where the buckets are, for lock-free prefetches.
+    pub fn located(&self) -> &Arc<BucketsAt> {
+        &self.located
     }
 
     /// The part of a hash the index keeps (and can compare).
@@ -288,8 +300,13 @@ impl Index {
 
     fn grow(&mut self) {
         self.flush();
-        // The filter is kept (see the type docs): lock-free readers hold it.
-        let mut next = Index::with_filter(self.buckets.len() * 2, self.filter.clone());
+        // The filter and the bucket locator are kept (see the type docs): lock-free readers
+        // hold them.
+        let mut next = Index::with_shared(
+            self.buckets.len() * 2,
+            self.filter.clone(),
+            Arc::clone(&self.located),
+        );
         for &e in self.buckets.iter().filter(|&&e| e != 0) {
             let mut i = next.home((e >> 32) as u32);
             while next.buckets[i] != 0 {
@@ -300,6 +317,34 @@ impl Index {
         next.len = self.len;
         next.rebuild_filter();
         *self = next;
+    }
+}
+
+/// Where an index's bucket array is (its address and the shift that gives a tag's home
+/// bucket), for lock-free prefetches of a known client's bucket ([`BucketsAt::prefetch`]).
+/// Written under the shard lock when the index is built or grows; a reader may see the two
+/// values of different generations, which only makes its prefetch useless: the address is
+/// never dereferenced, and a prefetch never faults.
+#[derive(Debug, Default)]
+pub(super) struct BucketsAt {
+    base: AtomicUsize,
+    shift: AtomicU32,
+}
+
+impl BucketsAt {
+    fn set(&self, buckets: &[u64], shift: u32) {
+        self.base
+            .store(buckets.as_ptr() as usize, Ordering::Relaxed);
+        self.shift.store(shift, Ordering::Relaxed);
+    }
+
+    /// Prefetch the home bucket of `h` (where its lookup starts probing).
+    pub fn prefetch(&self, h: u64) {
+        let base = self.base.load(Ordering::Relaxed);
+        let shift = self.shift.load(Ordering::Relaxed);
+        let home = (u64::from(Index::tag(h)) >> shift.min(63)) as usize;
+        let at = base.wrapping_add(home.wrapping_mul(std::mem::size_of::<u64>()));
+        crate::cpu::prefetch_at(at);
     }
 }
 
@@ -337,7 +382,7 @@ impl Filter {
         w.store(w.load(Ordering::Relaxed) | m, Ordering::Relaxed);
     }
 
-    fn maybe_present(&self, tag: u32) -> bool {
+    pub fn maybe_present(&self, tag: u32) -> bool {
         let (w, m) = self.bits(tag);
         w.load(Ordering::Relaxed) & m == m
     }

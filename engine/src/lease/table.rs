@@ -38,7 +38,7 @@
 //! holder's index bucket is touched too. Timers for offer holds are appended to a wheel bucket.
 //! Nothing scans.
 
-use super::shard::{Filter, Index, Shard, recycled_valid};
+use super::shard::{BucketsAt, Filter, Index, Shard, recycled_valid};
 use super::space::{
     self, BLOCK_BITS, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
 };
@@ -49,7 +49,7 @@ use crate::config::{ServerConfig, SubnetId};
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Drain a shard's mailbox during an operation once it holds this many entries.
 const MAILBOX_DRAIN: usize = 1024;
@@ -61,6 +61,8 @@ struct ShardCell {
     state: Mutex<Shard>,
     /// The index filter of `state`, readable without the lock ([`LeaseTables::prefetch`]).
     filter: Filter,
+    /// Where the index buckets of `state` are ([`LeaseTables::prefetch`]).
+    buckets: Arc<BucketsAt>,
     /// Index entries (keyed hash, slot) other shards found stale: "re-check and drop".
     mailbox: Mutex<Vec<(u64, u32)>>,
     mailbox_len: AtomicUsize,
@@ -85,6 +87,31 @@ struct Ctx<'a> {
 }
 
 type Taken<'a> = (MutexGuard<'a, Slot>, u32);
+
+/// A client lookup to come ([`LeaseTables::prefetch`]).
+#[derive(Clone, Copy)]
+pub struct LookupHint<'a> {
+    cell: &'a ShardCell,
+    h: u64,
+}
+
+impl core::fmt::Debug for LookupHint<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LookupHint").field("h", &self.h).finish()
+    }
+}
+
+impl LookupHint<'_> {
+    /// Second step, once the filter word has had time to arrive: prefetch the client's home
+    /// bucket of the index if the filter says the client may be there (a client that holds
+    /// or held a lease; for a new one the bucket is not read, and fetching it would only
+    /// take memory bandwidth).
+    pub fn prefetch_bucket(&self) {
+        if self.cell.filter.maybe_present(Index::tag(self.h)) {
+            self.cell.buckets.prefetch(self.h);
+        }
+    }
+}
 
 /// What [`LeaseTables::reoffer`] found.
 enum Reoffer {
@@ -140,6 +167,7 @@ impl LeaseTables {
                 let shard = Shard::new(subnets, expected);
                 ShardCell {
                     filter: shard.index.filter().clone(),
+                    buckets: Arc::clone(shard.index.located()),
                     state: Mutex::new(shard),
                     mailbox: Mutex::new(Vec::new()),
                     mailbox_len: AtomicUsize::new(0),
@@ -189,15 +217,25 @@ impl LeaseTables {
         Some(self.info(&g))
     }
 
-    /// A hint that `client` is about to be looked up in `subnet`: prefetch what the lookup
-    /// reads first (the client's word of its shard's index filter), without any lock. A
-    /// worker gives the hints of a whole received batch before deciding on the first, so the
-    /// batch's cache misses overlap (see `shard.rs`, "WHY the filter is shared atomics", and
-    /// `crate::cpu`). Changes nothing.
-    pub fn prefetch(&self, client: &ClientKey, subnet: SubnetId) {
-        if let Some(sn) = space::pool_index(&self.space, subnet) {
-            let cell = &self.shards[self.shard_of(client)];
-            crate::cpu::prefetch(cell.filter.word(self.idx_hash(client, sn)));
+    /// A hint that `client` is about to be looked up in `subnet`: prefetch the first thing
+    /// the lookup reads, the client's word of its shard's index filter, without any lock, and
+    /// return the hint for the second step ([`LookupHint::prefetch_bucket`]). A worker gives
+    /// the hints of a whole received batch before deciding on the first, so the batch's cache
+    /// misses overlap (see `shard.rs`, "WHY the filter is shared atomics", and `crate::cpu`).
+    /// Changes nothing. `None` for a subnet the tables do not know.
+    pub fn prefetch(&self, client: &ClientKey, subnet: SubnetId) -> Option<LookupHint<'_>> {
+        let sn = space::pool_index(&self.space, subnet)?;
+        let cell = &self.shards[self.shard_of(client)];
+        let h = self.idx_hash(client, sn);
+        crate::cpu::prefetch(cell.filter.word(h));
+        Some(LookupHint { cell, h })
+    }
+
+    /// A hint that `addr` is about to be looked at (a request names it): prefetch its slot.
+    /// Changes nothing.
+    pub fn prefetch_addr(&self, addr: Ipv4Addr) {
+        if let Some(slot) = self.space.locate(addr) {
+            crate::cpu::prefetch(self.space.cell(slot));
         }
     }
 
