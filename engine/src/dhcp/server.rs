@@ -68,11 +68,13 @@ impl Host<'_> {
 /// A received frame after phase one ([`Server::prepare`]), borrowing the frame (`'r`) and the
 /// server (`'c`); [`Server::respond`] decides on it.
 ///
-/// WHY two phases: a new client's first lookup in the lease tables is a cache miss (its
-/// shard's index filter word is in a table far larger than the caches). A worker prepares
-/// every frame of a received batch first, which prefetches all those words, so their misses
-/// overlap; the decisions that follow find them cached. `prepare` reads no lease state, so
-/// the order of decisions is unchanged.
+/// WHY two phases: a client's lookup in the lease tables is a chain of cache misses on a
+/// large table (its shard's index filter word, then for a known client its index bucket and
+/// its address's slot). A worker prepares every frame of a received batch first, which
+/// prefetches the filter words and the named addresses' slots, then [`Server::touch`]es each
+/// to prefetch the buckets of clients the filter says may be known, so the misses of a batch
+/// overlap; the decisions that follow find the memory cached. `prepare` reads no lease state,
+/// so the order of decisions is unchanged.
 ///
 /// The fields are filled in place, one after the other, rather than assembled from parts: the
 /// request and its facts are a few hundred bytes, and every move of them is a copy.
@@ -229,9 +231,10 @@ impl Server {
 
     /// Phase one of a decision: parse and validate `rx`, identify the client, select the
     /// subnet and the reservation, and prefetch the lease table memory the decision will
-    /// read first ([`LeaseTables::prefetch`]). Reads no lease state, so preparing a whole batch first
-    /// and then responding to each in turn gives the same replies as handling them one by
-    /// one. Counts the frame and its message type.
+    /// read ([`LeaseTables::prefetch`], and the slot of the address the request names). Reads
+    /// no lease state, so preparing a whole batch first and then responding to each in turn
+    /// gives the same replies as handling them one by one. Counts the frame and its message
+    /// type.
     pub fn prepare<'r>(&self, rx: &'r [u8], link: &Link, stats: &mut Stats) -> Prepared<'r, '_> {
         let mut p = Prepared::default();
         self.prepare_into(rx, link, stats, &mut p);
