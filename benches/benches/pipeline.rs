@@ -230,12 +230,8 @@ impl Bed {
 
     /// Time `iters` fresh-client DORAs.
     fn dora(&mut self, iters: u64, relayed: bool) -> Duration {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
         let mut txs = vec![vec![0u8; 2048]; JOBS];
-        while left > 0 {
-            let n = left.min(BATCH as u64) as usize;
-            left -= n as u64;
+        let total = in_chunks(iters, |n| {
             if self.used as usize + n > (POOL as usize) * 9 / 10 {
                 self.handler = handler();
                 self.used = 0;
@@ -243,11 +239,24 @@ impl Bed {
             let first = self.next;
             self.next += n as u32;
             self.used += n as u32;
-            total += self.lease_batch(first, n, relayed, &mut txs).0;
-        }
+            self.lease_batch(first, n, relayed, &mut txs).0
+        });
         assert_eq!(self.stats.total_drops(), 0, "{:?}", self.stats);
         total
     }
+}
+
+/// Run `iters` elements in chunks of at most [`BATCH`]: `f(n)` prepares and handles `n` of
+/// them and returns the time spent in the handler.
+fn in_chunks(iters: u64, mut f: impl FnMut(usize) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH as u64) as usize;
+        left -= n as u64;
+        total += f(n);
+    }
+    total
 }
 
 /// Clients that hold leases rebooting (the power-cut case): one INIT-REBOOT REQUEST -> ACK
@@ -281,12 +290,8 @@ impl Rebooting {
     }
 
     fn reboot(&mut self, iters: u64) -> Duration {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
         let mut txs = vec![vec![0u8; 2048]; JOBS];
-        while left > 0 {
-            let n = left.min(BATCH as u64) as usize;
-            left -= n as u64;
+        in_chunks(iters, |n| {
             let frames: Vec<Vec<u8>> = (0..n)
                 .map(|_| {
                     self.rng ^= self.rng << 13;
@@ -297,15 +302,15 @@ impl Rebooting {
                 })
                 .collect();
             let acks = self.bed.stats.replies[usize::from(msg::ACK)];
-            total += self.bed.batches(&frames, &mut txs, |_| {});
+            let t = self.bed.batches(&frames, &mut txs, |_| {});
             assert_eq!(
                 self.bed.stats.replies[usize::from(msg::ACK)] - acks,
                 n as u64,
                 "every INIT-REBOOT was ACKed: {:?}",
                 self.bed.stats
             );
-        }
-        total
+            t
+        })
     }
 }
 
