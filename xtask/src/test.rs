@@ -1,8 +1,9 @@
 //! `cargo xtask test [-- CARGO-TEST-ARGS]`: the README's (and CI's) test command.
 //!
-//! Sets up, builds the XDP object, then runs `cargo test --workspace` with the object's path in
-//! `XDHCP_EBPF_OBJECT` (embedded by the engine's build script, loaded by the root tests in
-//! `tests/`). Run it as root: the namespace and BPF tests skip with a note otherwise, and under
+//! Sets up, checks fmt and clippy, runs a short fuzz and the pipeline bench's self-check (no
+//! allocation per packet), builds the XDP object, then runs `cargo test --workspace` with the
+//! object's path in `XDHCP_EBPF_OBJECT` (embedded by the engine's build script, loaded by the
+//! root tests in `tests/`). Run it as root: the namespace and BPF tests skip with a note otherwise, and under
 //! `CI=true` they fail instead of skipping.
 
 use crate::{
@@ -43,6 +44,19 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             .arg(root.join("engine/fuzz/ci.sh"))
             .arg(FUZZ_SECS),
     )?;
+    if opts.args.is_empty() {
+        // The pipeline bench's self-check: the per-packet path makes no heap allocation
+        // (counting allocator), and every benchmark runs once (release build, a few seconds).
+        exec(cargo().args([
+            "bench",
+            "-p",
+            "xdhcp-benches",
+            "--bench",
+            "pipeline",
+            "--",
+            "--test",
+        ]))?;
+    }
     let object = build_ebpf::run(&build_ebpf::Options { dev: false })?;
     if !util::is_root() {
         eprintln!(
