@@ -138,6 +138,9 @@ pub const EXPIRE_BUDGET: usize = 65_536;
 /// (a few hundred bytes each, on the stack) stay in L1.
 pub const PREPARE_AHEAD: usize = 16;
 
+/// How far ahead of the decisions the second prefetch step runs (see `handle_batch`).
+const TOUCH_AHEAD: usize = 8;
+
 /// Cache lines of a received frame prefetched before it is parsed: 640 bytes cover a typical
 /// DHCP request (300-600 bytes) with its headers.
 const FRAME_LINES: usize = 10;
@@ -292,10 +295,18 @@ impl FrameHandler for DhcpHandler {
             for (p, job) in prepared.iter_mut().zip(chunk.iter()) {
                 self.server.prepare_into(job.rx, &self.link, stats, p);
             }
-            for p in &prepared[..chunk.len()] {
+            // The second prefetch step reads each frame's filter word, so it runs a few frames
+            // behind the first (whose prefetch has arrived by then) and a few ahead of the
+            // decision that needs the bucket: the first TOUCH_AHEAD now, the rest while
+            // responding.
+            let prepared = &prepared[..chunk.len()];
+            for p in prepared.iter().take(TOUCH_AHEAD) {
                 self.server.touch(p);
             }
-            for (p, job) in prepared.iter().zip(chunk.iter_mut()) {
+            for (i, (p, job)) in prepared.iter().zip(chunk.iter_mut()).enumerate() {
+                if let Some(ahead) = prepared.get(i + TOUCH_AHEAD) {
+                    self.server.touch(ahead);
+                }
                 let verdict = self.server.respond(p, job.tx, &self.link, now, stats);
                 job.out = self.dispatch(lane, verdict, stats);
             }
