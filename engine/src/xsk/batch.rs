@@ -9,7 +9,8 @@
 //! are not looped back (`PACKET_IGNORE_OUTGOING`). The kernel strips an outer VLAN tag before a
 //! packet socket sees a frame (see `packet`), so a receiver must not rely on tags here.
 
-use super::sys::{self, cvt, packet as k};
+use super::packet;
+use super::sys::{self, cvt};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -37,20 +38,11 @@ impl BatchPacketSocket {
     pub fn open(ifindex: u32) -> io::Result<BatchPacketSocket> {
         let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
         let raw = fd.as_raw_fd();
-        match sys::setsockopt(raw, libc::SOL_PACKET, k::PACKET_IGNORE_OUTGOING, &1i32) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
-            other => other?,
-        }
+        packet::ignore_outgoing(raw)?;
         // Deep socket buffers: a burst of replies must not be dropped before we read it.
         let _ = sys::setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &(16 << 20_i32));
         let _ = sys::setsockopt(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, &(16 << 20_i32));
-        // SAFETY: sockaddr_ll is a plain C struct; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = k::ETH_P_ALL.to_be();
-        sll.sll_ifindex = i32::try_from(ifindex)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
-        sys::bind(raw, &sll)?;
+        packet::bind_all(raw, ifindex)?;
         Ok(BatchPacketSocket {
             fd,
             ifindex,

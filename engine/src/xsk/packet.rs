@@ -54,6 +54,27 @@ pub struct PacketSocket {
     ifindex: u32,
 }
 
+/// Ask the kernel not to loop our own transmissions back to `raw`. Old kernels without
+/// `PACKET_IGNORE_OUTGOING` are tolerated (see `RecvMeta::outgoing`).
+pub(super) fn ignore_outgoing(raw: RawFd) -> io::Result<()> {
+    match sys::setsockopt(raw, libc::SOL_PACKET, k::PACKET_IGNORE_OUTGOING, &1i32) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
+        other => other,
+    }
+}
+
+/// Bind packet socket `raw` to `ifindex`, every protocol.
+pub(super) fn bind_all(raw: RawFd, ifindex: u32) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is a plain C struct; all-zero is valid and the fields that matter
+    // are set below.
+    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = k::ETH_P_ALL.to_be();
+    sll.sll_ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
+    sys::bind(raw, &sll)
+}
+
 impl PacketSocket {
     /// Open, filter and bind a packet socket on `ifindex`. With `fanout = Some(group)`, sockets
     /// opened with the same group share the traffic by flow hash (`PACKET_FANOUT_HASH`), so one
@@ -72,18 +93,8 @@ impl PacketSocket {
         // `prog` outlives the call; the kernel copies the program.
         sys::setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)?;
         sys::setsockopt(raw, libc::SOL_PACKET, k::PACKET_AUXDATA, &1i32)?;
-        match sys::setsockopt(raw, libc::SOL_PACKET, k::PACKET_IGNORE_OUTGOING, &1i32) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {} // old kernel: see RecvMeta::outgoing
-            other => other?,
-        }
-        // SAFETY: sockaddr_ll is a plain C struct; all-zero is valid and the fields that matter
-        // are set below.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = k::ETH_P_ALL.to_be();
-        sll.sll_ifindex = i32::try_from(ifindex)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
-        sys::bind(raw, &sll)?;
+        ignore_outgoing(raw)?;
+        bind_all(raw, ifindex)?;
         if let Some(group) = fanout {
             let arg =
                 u32::from(group) | ((k::PACKET_FANOUT_HASH | k::PACKET_FANOUT_FLAG_DEFRAG) << 16);
