@@ -367,16 +367,8 @@ fn assert_no_allocation() {
     let tables = LeaseTables::new(&cfg, 1);
     let keys: Vec<ClientKey> = (0..CLIENTS)
         .map(|c| {
-            let hw = [
-                0x02,
-                0xcc,
-                (c >> 24) as u8,
-                (c >> 16) as u8,
-                (c >> 8) as u8,
-                c as u8,
-            ];
             let mut id = vec![1];
-            id.extend_from_slice(&hw);
+            id.extend_from_slice(&client_hw(c));
             ClientKey::from_client_id(&id)
         })
         .collect();

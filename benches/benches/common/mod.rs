@@ -119,16 +119,15 @@ pub enum Kind {
     Inform(Ipv4Addr),
 }
 
+/// Client `n`'s hardware address (also the tail of its client identifier, option 61).
+pub fn client_hw(n: u32) -> [u8; 6] {
+    let [a, b, c, d] = n.to_be_bytes();
+    [0x02, 0xcc, a, b, c, d]
+}
+
 /// A client's frame, as dhclient-like clients send it.
 pub fn frame(n: u32, kind: Kind, relayed: bool) -> Vec<u8> {
-    let hw = [
-        0x02,
-        0xcc,
-        (n >> 24) as u8,
-        (n >> 16) as u8,
-        (n >> 8) as u8,
-        n as u8,
-    ];
+    let hw = client_hw(n);
     let mut b = vec![0u8; 240];
     b[0] = 1;
     b[1] = 1;
