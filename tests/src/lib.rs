@@ -9,6 +9,7 @@
 //! - [`raw`]: an `AF_PACKET` socket to inject hand-built frames on an interface and read replies.
 //! - [`xsk_socket`]: a bare AF_XDP socket, enough to occupy an XSKMAP slot.
 //! - [`spawn_workers`]: the engine's worker threads over a set of datapaths, one each.
+//! - [`attach_xdp`]: the XDP program on the veth pair's server end, steering to sockets.
 //! - [`require_root`] / [`ebpf_object`]: the skip-or-fail policy below.
 //!
 //! # Skip or fail
@@ -137,6 +138,33 @@ pub fn xsk_socket() -> io::Result<OwnedFd> {
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Load the XDP program on the veth pair's server end (`srv0`) in `mode`, register `sockets`
+/// (one rx queue, `sockets.len()` workers on it) and attach it: what every AF_XDP test does
+/// before it starts workers. `local` is the server's own address (unicast renewals to it are
+/// steered too). Returns the loader (detach it at the end) and the mode it attached in.
+///
+/// # Panics
+/// Loading, registering or attaching fails.
+pub fn attach_xdp(
+    object: &[u8],
+    sockets: &[xdhcp::xsk::XskSocket],
+    mode: xdhcp::loader::XdpMode,
+    local: std::net::Ipv4Addr,
+) -> (xdhcp::loader::Loader, xdhcp::loader::XdpMode) {
+    let mut opts = xdhcp::loader::LoadOptions::new(netns::VethPair::SRV_IF);
+    opts.mode = mode;
+    opts.workers_per_queue = u32::try_from(sockets.len()).expect("a few sockets");
+    opts.local_addrs = vec![local];
+    let mut loader = xdhcp::loader::Loader::prepare(object, &opts).expect("load XDP program");
+    for s in sockets {
+        loader
+            .register_socket(s.queue(), s.slot(), s)
+            .expect("register");
+    }
+    let attached = loader.attach().expect("attach");
+    (loader, attached)
 }
 
 /// One engine worker per datapath (worker `i` drives `paths[i]`), polling every 10 ms when idle

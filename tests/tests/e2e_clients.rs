@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 
 use xdhcp::config::{ZeroConfig, zero_config};
 use xdhcp::lease::{LeaseInfo, LeaseState, LeaseTables};
-use xdhcp::loader::{LoadOptions, Loader, XdpMode};
+use xdhcp::loader::{Loader, XdpMode};
 use xdhcp::socket::PacketPath;
 use xdhcp::worker::{DhcpHandler, Plan, unix_now};
 use xdhcp::xsk::{BindMode, QueueConfig, open_queue};
 use xdhcp_common::Counter;
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, missing, require_root, spawn_workers};
+use xdhcp_tests::{attach_xdp, ebpf_object, missing, require_root, spawn_workers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Io {
@@ -180,18 +180,8 @@ fn with_engine(
                     let mut qc = QueueConfig::new(iface.ifindex, 0, plan.per_queue);
                     qc.bind = BindMode::Copy;
                     let sockets = open_queue(&qc).expect("AF_XDP sockets");
-                    let mut opts = LoadOptions::new(VethPair::SRV_IF);
-                    opts.mode = XdpMode::Auto;
-                    opts.workers_per_queue = plan.per_queue;
-                    opts.local_addrs = vec![srv_ip];
                     let object = object.as_deref().expect("object");
-                    let mut loader = Loader::prepare(object, &opts).expect("load XDP program");
-                    for s in &sockets {
-                        loader
-                            .register_socket(s.queue(), s.slot(), s)
-                            .expect("register");
-                    }
-                    loader.attach().expect("attach");
+                    let (loader, _) = attach_xdp(object, &sockets, XdpMode::Auto, srv_ip);
                     (
                         spawn_workers(Arc::clone(&handler), sockets, &stop),
                         Some(loader),

@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use xdhcp::config::{ZeroConfig, zero_config};
 use xdhcp::lease::{ClientKey, LeaseState, LeaseTables};
-use xdhcp::loader::{LoadOptions, Loader, XdpMode};
+use xdhcp::loader::XdpMode;
 use xdhcp::worker::{DhcpHandler, Plan};
 use xdhcp::xsk::{AttachMode, BindMode, QueueConfig, open_queue};
 use xdhcp_benches::load::client::{Config, Generator, Pace, Relay};
 use xdhcp_benches::load::io::{Io, IoKind};
 use xdhcp_benches::load::run::{Limits, run};
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, require_root, spawn_workers};
+use xdhcp_tests::{attach_xdp, ebpf_object, require_root, spawn_workers};
 
 const SRV: Ipv4Addr = Ipv4Addr::new(10, 214, 0, 1);
 const CLI: Ipv4Addr = Ipv4Addr::new(10, 214, 0, 2);
@@ -77,17 +77,7 @@ fn with_engine(test: &str, body: impl FnOnce(&VethPair) + Send) -> Option<Arc<Le
             let mut qc = QueueConfig::new(iface.ifindex, 0, plan.per_queue);
             qc.bind = BindMode::Copy;
             let sockets = open_queue(&qc).expect("AF_XDP sockets");
-            let mut opts = LoadOptions::new(VethPair::SRV_IF);
-            opts.mode = XdpMode::Auto;
-            opts.workers_per_queue = plan.per_queue;
-            opts.local_addrs = vec![SRV];
-            let mut loader = Loader::prepare(&object, &opts).expect("load XDP program");
-            for s in &sockets {
-                loader
-                    .register_socket(s.queue(), s.slot(), s)
-                    .expect("register");
-            }
-            loader.attach().expect("attach");
+            let (mut loader, _) = attach_xdp(&object, &sockets, XdpMode::Auto, SRV);
             let stop = Arc::new(AtomicBool::new(false));
             let mut workers = spawn_workers(Arc::clone(&handler), sockets, &stop);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

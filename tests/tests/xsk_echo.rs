@@ -17,13 +17,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use xdhcp::lease::Secs;
-use xdhcp::loader::{LoadOptions, Loader, XdpMode};
+use xdhcp::loader::XdpMode;
 use xdhcp::worker::{FrameHandler, Plan};
 use xdhcp::xsk::{BindMode, PacketSocket, QueueConfig, open_queue};
 use xdhcp_common::{Counter, worker_for_chaddr};
 use xdhcp_tests::frames::DhcpFrame;
 use xdhcp_tests::netns::{VethOptions, VethPair};
-use xdhcp_tests::{ebpf_object, require_root, spawn_workers};
+use xdhcp_tests::{attach_xdp, ebpf_object, require_root, spawn_workers};
 
 const SRV_IP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 1);
 /// Offset of chaddr in an untagged DHCP frame: Ethernet 14 + IPv4 20 + UDP 8 + 28.
@@ -98,17 +98,7 @@ fn echo_roundtrip(test: &str, mode: XdpMode, frames: u32) {
             let sockets = open_queue(&cfg).expect("AF_XDP sockets on srv0 queue 0");
             assert!(!sockets[0].zerocopy(), "veth has no zero-copy");
 
-            let mut opts = LoadOptions::new(VethPair::SRV_IF);
-            opts.mode = mode;
-            opts.workers_per_queue = plan.per_queue;
-            opts.local_addrs = vec![SRV_IP];
-            let mut loader = Loader::prepare(&object, &opts).expect("load XDP program");
-            for s in &sockets {
-                loader
-                    .register_socket(s.queue(), s.slot(), s)
-                    .expect("register");
-            }
-            let attached = loader.attach().expect("attach");
+            let (mut loader, attached) = attach_xdp(&object, &sockets, mode, SRV_IP);
             if mode != XdpMode::Auto {
                 assert_eq!(attached, mode);
             }
