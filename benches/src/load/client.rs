@@ -489,17 +489,7 @@ impl Generator {
                 giaddr: Ipv4Addr::UNSPECIFIED,
                 hops: 0,
             },
-            None => Path {
-                eth_src: mac,
-                eth_dst: [0xff; 6],
-                vlans,
-                ip_src: Ipv4Addr::UNSPECIFIED,
-                ip_dst: Ipv4Addr::BROADCAST,
-                udp_src: 68,
-                udp_dst: 67,
-                giaddr: Ipv4Addr::UNSPECIFIED,
-                hops: 0,
-            },
+            None => Path::broadcast(mac, vlans),
         }
     }
 

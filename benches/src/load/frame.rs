@@ -55,6 +55,24 @@ pub struct Path {
     pub hops: u8,
 }
 
+impl Path {
+    /// A client on the link with no address yet: from 0.0.0.0:68 to the broadcast address
+    /// (RFC 2131 §4.1), Ethernet broadcast.
+    pub fn broadcast(mac: [u8; 6], vlans: VlanTags) -> Path {
+        Path {
+            eth_src: mac,
+            eth_dst: [0xff; 6],
+            vlans,
+            ip_src: Ipv4Addr::UNSPECIFIED,
+            ip_dst: Ipv4Addr::BROADCAST,
+            udp_src: 68,
+            udp_dst: 67,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            hops: 0,
+        }
+    }
+}
+
 /// What a request says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -284,17 +302,7 @@ mod tests {
     const SRV: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 
     fn direct() -> Path {
-        Path {
-            eth_src: CHADDR,
-            eth_dst: [0xff; 6],
-            vlans: VlanTags::default(),
-            ip_src: Ipv4Addr::UNSPECIFIED,
-            ip_dst: Ipv4Addr::BROADCAST,
-            udp_src: 68,
-            udp_dst: 67,
-            giaddr: Ipv4Addr::UNSPECIFIED,
-            hops: 0,
-        }
+        Path::broadcast(CHADDR, VlanTags::default())
     }
 
     fn req(kind: Kind) -> Request {
