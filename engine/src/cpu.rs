@@ -22,8 +22,7 @@ pub fn prefetch<T>(value: &T) {
 pub fn prefetch_bytes(data: &[u8], max_lines: usize) {
     // Plain arithmetic rather than `chunks().take()`: this runs for every received frame, and
     // the iterator's bookkeeping cost several times the prefetches themselves.
-    let lines = data.len().div_ceil(LINE).min(max_lines);
-    for i in 0..lines {
+    for i in 0..lines(data.len(), max_lines) {
         // `i * LINE < data.len()`: the address is inside `data`.
         prefetch_addr(data.as_ptr().wrapping_add(i * LINE));
     }
@@ -34,6 +33,12 @@ pub fn prefetch_bytes(data: &[u8], max_lines: usize) {
 #[inline(always)]
 pub fn prefetch_at(at: usize) {
     prefetch_addr(std::ptr::without_provenance(at));
+}
+
+/// Cache lines covering `len` bytes from a line start, at most `max`.
+#[inline(always)]
+fn lines(len: usize, max: usize) -> usize {
+    len.div_ceil(LINE).min(max)
 }
 
 #[inline(always)]
@@ -60,6 +65,24 @@ fn prefetch_addr(p: *const u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every line of the data is asked for, a partial last one included, up to the cap.
+    #[test]
+    fn lines_cover_the_data_up_to_the_cap() {
+        for (len, max, want) in [
+            (0, 16, 0),
+            (1, 16, 1),
+            (63, 16, 1),
+            (64, 16, 1),
+            (65, 16, 2),
+            (640, 16, 10),
+            (641, 16, 11),
+            (2048, 10, 10),
+            (100, 0, 0),
+        ] {
+            assert_eq!(lines(len, max), want, "len {len} max {max}");
+        }
+    }
 
     /// The hints accept any size, including empty and partial lines, and change nothing.
     #[test]

@@ -59,9 +59,11 @@ pub(super) const WHEEL: u32 = 4096;
 /// only ever says "maybe"); the filter is rebuilt from the entries after as many insertions as
 /// there are buckets (amortised O(1)) and on growth.
 ///
-/// WHY the filter is shared atomics: a worker handling a batch of frames touches each new
-/// client's filter word *before* it decides on the first of them ([`Filter::touch`], no lock),
-/// so the batch's cache misses overlap instead of stalling each decision in turn. The filter
+/// WHY the filter is shared atomics: a worker handling a batch of frames prefetches each
+/// client's filter word *before* it decides on the first of them (`LeaseTables::prefetch`, no
+/// lock), and later reads it to decide whether to prefetch the client's bucket too
+/// ([`BucketsAt`]), so the batch's cache misses overlap instead of stalling each decision in
+/// turn. The filter
 /// keeps its size for the index's lifetime (it is sized for the expected entries; if the
 /// index grows past that, it only says "maybe" more often), so the lock-free reader never
 /// sees it replaced. Writes happen under the shard lock only, as plain loads and stores.
@@ -142,7 +144,7 @@ impl Index {
         (u64::from(tag) << 32) | (u64::from(slot) + 1)
     }
 
-    /// The filter, for lock-free touches.
+    /// The filter, for lock-free prefetches.
     pub fn filter(&self) -> &Filter {
         &self.filter
     }
@@ -350,7 +352,7 @@ impl BucketsAt {
 
 /// The index's blocked Bloom filter: one `u64` word per lookup, three bits per tag. Shared
 /// (`Arc`) between the index, which writes it under the shard lock, and lock-free readers that
-/// only touch it ([`Filter::touch`]).
+/// only prefetch it ([`Filter::word`]) or read it as a hint ([`Filter::maybe_present`]).
 #[derive(Clone)]
 pub(super) struct Filter {
     words: Arc<[AtomicU64]>,

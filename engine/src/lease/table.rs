@@ -36,7 +36,9 @@
 //! REQUEST that follows finds its slot by address and, when the slot is already the client's
 //! offered lease, does not touch the index at all. When a freed address is reused, the previous
 //! holder's index bucket is touched too. Timers for offer holds are appended to a wheel bucket.
-//! Nothing scans.
+//! Nothing scans. A worker prefetches the filter word, and for a client that may be known its
+//! home bucket and the slot of the address it names, for a whole batch before deciding
+//! ([`LeaseTables::prefetch`], [`LookupHint`], [`LeaseTables::prefetch_addr`]).
 
 use super::shard::{BucketsAt, Filter, Index, Shard, recycled_valid};
 use super::space::{
