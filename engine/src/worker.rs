@@ -947,6 +947,90 @@ mod tests {
         }
     }
 
+    /// `DhcpHandler::handle_batch` (prepare ahead, staggered prefetch steps, respond) gives
+    /// byte for byte what `handle_tx` gives frame by frame, over a batch longer than
+    /// `PREPARE_AHEAD` and `TOUCH_AHEAD` in which clients come back (DISCOVER then
+    /// INIT-REBOOT, a second DISCOVER), relayed and malformed frames are mixed in.
+    #[test]
+    fn batched_handling_answers_like_one_by_one() {
+        use crate::dhcp::testkit::{Path, config, frame_of, ip, mac, request};
+        use dhcproto::v4::{DhcpOption, MessageType};
+        let mut frames = Vec::new();
+        for c in 0..24u32 {
+            let hw = mac(c);
+            let relayed = c % 3 == 2;
+            let path = if relayed {
+                Path::Relay(ip(10, 1, 0, 1))
+            } else {
+                Path::Broadcast(vec![])
+            };
+            let mut d = request(MessageType::Discover, hw);
+            if relayed {
+                d.set_giaddr(ip(10, 1, 0, 1));
+            }
+            frames.push(frame_of(&d, &path));
+            let mut r = request(MessageType::Request, hw);
+            let net = if relayed { 1 } else { 0 };
+            r.opts_mut().insert(DhcpOption::RequestedIpAddress(ip(
+                10,
+                net,
+                0,
+                100 + c as u8,
+            )));
+            if relayed {
+                r.set_giaddr(ip(10, 1, 0, 1));
+            }
+            frames.push(frame_of(&r, &path));
+            if c % 5 == 0 {
+                frames.push(frame_of(&d, &path));
+                frames.push(vec![0xde; 30 + c as usize]);
+            }
+        }
+        let handler = || {
+            let cfg = config();
+            let tables = Arc::new(LeaseTables::new(&cfg, 2));
+            DhcpHandler::new(
+                Arc::new(cfg),
+                tables,
+                [0x02, 0x5e, 0, 0, 0, 1],
+                ip(10, 0, 0, 1),
+            )
+        };
+        let (one, batched) = (handler(), handler());
+        let (mut s1, mut s2) = (dhcp::Stats::default(), dhcp::Stats::default());
+        let mut want = Vec::new();
+        for f in &frames {
+            let mut tx = vec![0u8; 2048];
+            let out = one.handle_tx(0, f, &mut tx, 1_700_000_000, &mut s1);
+            let bytes = match out {
+                Tx::Send(len) => tx[..len].to_vec(),
+                _ => Vec::new(),
+            };
+            want.push((out, bytes));
+        }
+        let mut txs = vec![vec![0u8; 2048]; frames.len()];
+        let mut jobs: Vec<Job<'_>> = frames
+            .iter()
+            .zip(txs.iter_mut())
+            .map(|(f, tx)| Job::new(f, tx))
+            .collect();
+        batched.handle_batch(0, &mut jobs, 1_700_000_000, &mut s2);
+        for (i, (job, (out, bytes))) in jobs.iter().zip(&want).enumerate() {
+            assert_eq!(job.out, *out, "frame {i}");
+            if let Tx::Send(len) = job.out {
+                assert_eq!(&job.tx[..len], &bytes[..], "frame {i}");
+            }
+        }
+        let sent = want
+            .iter()
+            .filter(|(o, _)| matches!(o, Tx::Send(_)))
+            .count();
+        assert!(sent >= 48, "offers and ACKs were sent ({sent})");
+        assert_eq!(s1.frames, s2.frames);
+        assert_eq!(s1.total_drops(), s2.total_drops());
+        assert!(s1.total_drops() >= 5, "the malformed frames were dropped");
+    }
+
     #[test]
     fn held_replies_leave_only_when_durable_and_in_order() {
         let frames: Vec<Vec<u8>> = (1..=10u8).map(|t| vec![t; 60]).collect();

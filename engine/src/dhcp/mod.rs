@@ -82,7 +82,7 @@ mod stats;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
