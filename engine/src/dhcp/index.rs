@@ -144,6 +144,8 @@ pub(crate) struct ReservationIndex {
     /// Fixed address -> reservation, so a request for somebody else's fixed address is
     /// recognised without asking the lease tables.
     by_addr: FxMap<u32, u32>,
+    /// The identifier kinds these reservations use (the maps above that are not empty).
+    kinds: IdKinds,
 }
 
 /// The identifiers a request offers for a reservation lookup (all borrowed from the frame).
@@ -157,54 +159,52 @@ pub(crate) struct HostIds<'a> {
     pub vlan: Option<(u16, Option<u16>)>,
 }
 
-/// Which identifier kinds any reservation uses, so that a request's other identifiers are
-/// never hashed for a lookup that cannot match.
+/// A set of reservation identifier kinds: the kinds a subnet's reservations use, or the
+/// identifiers a request offers. A bit set, so that the lookup's first question ("could any
+/// of this request's identifiers match here?") is one AND.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct IdKinds {
-    pub client_id: bool,
-    pub mac: bool,
-    pub circuit_id: bool,
-    pub remote_id: bool,
-    pub vlan: bool,
-}
+pub(crate) struct IdKinds(u8);
 
 impl IdKinds {
-    pub(crate) fn any(&self) -> bool {
-        self.client_id || self.mac || self.circuit_id || self.remote_id || self.vlan
+    pub(crate) const CLIENT_ID: IdKinds = IdKinds(1);
+    pub(crate) const MAC: IdKinds = IdKinds(2);
+    pub(crate) const CIRCUIT_ID: IdKinds = IdKinds(4);
+    pub(crate) const REMOTE_ID: IdKinds = IdKinds(8);
+    pub(crate) const VLAN: IdKinds = IdKinds(16);
+
+    /// `kind` if `on`, else nothing.
+    #[inline]
+    pub(crate) fn when(on: bool, kind: IdKinds) -> IdKinds {
+        IdKinds(kind.0 * u8::from(on))
     }
 
-    fn union(self, o: IdKinds) -> IdKinds {
-        IdKinds {
-            client_id: self.client_id || o.client_id,
-            mac: self.mac || o.mac,
-            circuit_id: self.circuit_id || o.circuit_id,
-            remote_id: self.remote_id || o.remote_id,
-            vlan: self.vlan || o.vlan,
-        }
+    #[inline]
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
     }
-}
 
-impl HostIds<'_> {
-    /// No identifier to look up.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.client_id.is_none()
-            && self.mac.is_none()
-            && self.circuit_id.is_none()
-            && self.remote_id.is_none()
-            && self.vlan.is_none()
+    /// Whether every kind of `kind` is in the set.
+    #[inline]
+    pub(crate) fn has(self, kind: IdKinds) -> bool {
+        self.0 & kind.0 == kind.0
+    }
+
+    #[inline]
+    pub(crate) fn union(self, o: IdKinds) -> IdKinds {
+        IdKinds(self.0 | o.0)
+    }
+
+    #[inline]
+    pub(crate) fn intersect(self, o: IdKinds) -> IdKinds {
+        IdKinds(self.0 & o.0)
     }
 }
 
 impl ReservationIndex {
     /// The identifier kinds this subnet's reservations use.
-    fn kinds(&self) -> IdKinds {
-        IdKinds {
-            client_id: !self.by_client_id.is_empty(),
-            mac: !self.by_mac.is_empty(),
-            circuit_id: !self.by_circuit_id.is_empty(),
-            remote_id: !self.by_remote_id.is_empty(),
-            vlan: !self.by_vlan.is_empty(),
-        }
+    #[inline]
+    pub(crate) fn kinds(&self) -> IdKinds {
+        self.kinds
     }
 
     pub(crate) fn new(reservations: &[crate::config::Reservation]) -> Self {
@@ -236,6 +236,17 @@ impl ReservationIndex {
                 ix.by_addr.entry(u32::from(a)).or_insert(i);
             }
         }
+        ix.kinds = IdKinds::when(!ix.by_client_id.is_empty(), IdKinds::CLIENT_ID)
+            .union(IdKinds::when(!ix.by_mac.is_empty(), IdKinds::MAC))
+            .union(IdKinds::when(
+                !ix.by_circuit_id.is_empty(),
+                IdKinds::CIRCUIT_ID,
+            ))
+            .union(IdKinds::when(
+                !ix.by_remote_id.is_empty(),
+                IdKinds::REMOTE_ID,
+            ))
+            .union(IdKinds::when(!ix.by_vlan.is_empty(), IdKinds::VLAN));
         ix
     }
 
@@ -431,9 +442,6 @@ pub(crate) struct SubnetIndex {
     pub reservations: Vec<ReservationIndex>,
     /// Per subnet: its options.
     pub options: Vec<OptIndex>,
-    /// The identifier kinds reservations use in any subnet (the lookup is skipped when
-    /// none, and a request's identifiers of other kinds are not looked up).
-    pub reserved_by: IdKinds,
     /// Every server identifier we answer with, sorted (option 54 "is it us?" check).
     pub server_ids: Vec<u32>,
 }
@@ -476,9 +484,6 @@ impl SubnetIndex {
             .iter()
             .map(|s| ReservationIndex::new(&s.reservations))
             .collect();
-        let reserved_by = reservations
-            .iter()
-            .fold(IdKinds::default(), |k, r| k.union(r.kinds()));
         let cache = Arc::new(OptCache::new(cache_entries));
         let options = config
             .subnets
@@ -499,9 +504,20 @@ impl SubnetIndex {
             candidates,
             reservations,
             options,
-            reserved_by,
             server_ids,
         }
+    }
+
+    /// The identifier kinds the reservations of these subnets use: a request's identifiers
+    /// of other kinds cannot match there and are not hashed, and a request selecting subnets
+    /// without reservations (the usual ISP access segment) skips the lookup altogether.
+    #[inline]
+    pub(crate) fn reserved_by(&self, candidates: &[SubnetId]) -> IdKinds {
+        candidates.iter().fold(IdKinds::default(), |k, s| {
+            self.reservations
+                .get(s.0 as usize)
+                .map_or(k, |r| k.union(r.kinds()))
+        })
     }
 
     /// The subnet for a direct link with these VLAN ids.
@@ -688,7 +704,11 @@ mod tests {
         assert!(ix.is_our_server_id(ip(192, 0, 2, 1)));
         assert!(ix.is_our_server_id(ip(10, 3, 0, 1)));
         assert!(!ix.is_our_server_id(ip(10, 3, 0, 2)));
-        assert!(ix.reserved_by.any());
+        // Reservation kinds per candidate list: LAN has MAC and client-id reservations, the
+        // shared network none.
+        let lan = ix.reserved_by(ix.candidates(SubnetId(0)));
+        assert_eq!(lan, IdKinds::MAC.union(IdKinds::CLIENT_ID));
+        assert!(!ix.reserved_by(ix.candidates(SubnetId(4))).any());
     }
 
     #[test]
