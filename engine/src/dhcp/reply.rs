@@ -17,8 +17,8 @@
 //! 576 octets by default, RFC 2131 §2): an option that does not fit is left out and the next
 //! one is tried, while room for the step-5 echo is kept back. Steps 1-3 and 5 are required; if
 //! they do not fit the reply is dropped as [`DropReason::ReplyTooLarge`](crate::wire::DropReason).
-//! Steps 1 and 2 are written as one byte template with the values patched in: one room check
-//! and one store for what every reply carries.
+//! Steps 1 and 2 are written as one constant byte template with the values patched in place:
+//! one room check and a few wide stores for what every reply carries.
 
 use super::destination::{Destination, ReplyKind, destination};
 use super::facts::Facts;
@@ -127,7 +127,8 @@ pub(crate) fn write(
     tx: &mut [u8],
 ) -> Result<Written, EmitError> {
     let dest: Destination = destination(req, spec.kind, spec.yiaddr);
-    let relay = facts.relay;
+    // Borrowed, not copied: the relay facts are several words and most replies never look.
+    let relay = facts.relay.as_ref();
     // RFC 5107: a relay agent that adds the server identifier override sub-option (11) wants
     // its own address in option 54 of our replies, so that renewals come back through it; the
     // frame itself still leaves from our address on the subnet.
@@ -192,36 +193,34 @@ pub(crate) fn write(
         ReplyKind::Ack | ReplyKind::InformAck => super::stats::msg::ACK,
         ReplyKind::Nak => super::stats::msg::NAK,
     };
-    // Steps 1 and 2 as one template with the values patched in: one room check, one store.
-    let [s0, s1, s2, s3] = server_id.octets();
-    let ids = [
-        opt::MESSAGE_TYPE,
-        1,
-        msg_type,
-        opt::SERVER_ID,
-        4,
-        s0,
-        s1,
-        s2,
-        s3,
+    // Steps 1 and 2 (53, 54 and, for a lease, 51, 58, 59) as one constant template with the
+    // values patched in place: one room check, a few wide stores.
+    #[rustfmt::skip]
+    const LEASE: [u8; 27] = [
+        opt::MESSAGE_TYPE, 1, 0,
+        opt::SERVER_ID, 4, 0, 0, 0, 0,
+        opt::LEASE_TIME, 4, 0, 0, 0, 0,
+        opt::RENEWAL_TIME, 4, 0, 0, 0, 0,
+        opt::REBINDING_TIME, 4, 0, 0, 0, 0,
     ];
+    let ids = |o: &mut [u8]| {
+        o[2] = msg_type;
+        o[5..9].copy_from_slice(&server_id.octets());
+    };
     if let Some(t) = spec
         .timers
         .filter(|_| !nak && spec.kind != ReplyKind::InformAck)
     {
-        let [l0, l1, l2, l3] = t.lease.to_be_bytes();
-        let [a0, a1, a2, a3] = t.t1.to_be_bytes();
-        let [b0, b1, b2, b3] = t.t2.to_be_bytes();
-        #[rustfmt::skip]
-        let fixed = [
-            ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7], ids[8],
-            opt::LEASE_TIME, 4, l0, l1, l2, l3,
-            opt::RENEWAL_TIME, 4, a0, a1, a2, a3,
-            opt::REBINDING_TIME, 4, b0, b1, b2, b3,
-        ];
-        w.options_fixed(&fixed)?;
+        w.options_fixed(&LEASE, |o| {
+            ids(o);
+            o[11..15].copy_from_slice(&t.lease.to_be_bytes());
+            o[17..21].copy_from_slice(&t.t1.to_be_bytes());
+            o[23..27].copy_from_slice(&t.t2.to_be_bytes());
+        })?;
     } else {
-        w.options_fixed(&ids)?;
+        // Only 53 and 54: the template's first two options.
+        let first: &[u8; 9] = LEASE.first_chunk().ok_or(EmitError::NoRoom)?;
+        w.options_fixed(first, |o| ids(o))?;
     }
     if let Some(id) = facts.client_id {
         put_optref(&mut w, id)?;

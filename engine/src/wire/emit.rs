@@ -17,7 +17,8 @@
 //! blocks of options whose sum was computed once in advance (a subnet's configured options,
 //! see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an even or odd offset
 //! (see `le`). In debug builds `finish` checks its result against the whole-datagram
-//! computation of `udp::finish` and `ipv4::finish`.
+//! computation of `udp::finish`, and `ipv4::finish` its header checksum against the whole
+//! header's.
 
 use super::dhcp::{BOOTREPLY, MAGIC_COOKIE, MIN_MAX_MESSAGE_SIZE, field, opt};
 use super::{Request, VlanTags, checksum, ether, ipv4, udp};
@@ -142,8 +143,7 @@ const UDP_CHECKSUM: core::ops::Range<usize> = 6..8;
 /// so a run that starts at an odd offset of the datagram, whose bytes sit in swapped halves
 /// of the 16-bit words, contributes its own sum byte-swapped ([`run_sum`]).
 fn run_sum(odd: bool, run: &[u8]) -> u32 {
-    let sum = checksum::sum(0, run) as u16;
-    u32::from(if odd { sum.swap_bytes() } else { sum })
+    ReplyWriter::placed(odd, checksum::sum(0, run) as u16)
 }
 
 /// `dst.copy_from_slice(src)` (same lengths) without a library call for the short values
@@ -194,6 +194,8 @@ pub struct ReplyWriter<'b> {
     acc: u32,
     ip_src: Ipv4Addr,
     ip_dst: Ipv4Addr,
+    /// Sum of the IPv4 header as `ipv4::emit` wrote it, for `ipv4::finish`.
+    ip_sum: u32,
 }
 
 impl<'b> ReplyWriter<'b> {
@@ -212,16 +214,23 @@ impl<'b> ReplyWriter<'b> {
         if buf.len() < bootp_off + MIN_BOOTP_LEN {
             return Err(EmitError::NoRoom);
         }
-        let ip = buf.get_mut(ip_off..).ok_or(EmitError::NoRoom)?;
-        ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
-        let u = buf.get_mut(udp_off..).ok_or(EmitError::NoRoom)?;
+        // IPv4, UDP and the fixed BOOTP header as one constant-size borrow, split at constant
+        // offsets: one bounds check for all three.
+        let l3: &mut [u8; IP_UDP_LEN + field::OPTIONS] = buf
+            .get_mut(ip_off..bootp_off + field::OPTIONS)
+            .and_then(|f| f.try_into().ok())
+            .ok_or(EmitError::NoRoom)?;
+        let (ip, rest) = l3
+            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
+            .ok_or(EmitError::NoRoom)?;
+        let ip_sum = ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
+        let (u, fixed) = rest
+            .split_first_chunk_mut::<{ udp::HEADER_LEN }>()
+            .ok_or(EmitError::NoRoom)?;
         udp::emit(u, h.udp_src, h.udp_dst).ok_or(EmitError::NoRoom)?;
         // One constant-size fill for the whole fixed header, so `bootp` only writes the
         // fields and the names it is given.
-        let fixed: &mut [u8; field::OPTIONS] = buf
-            .get_mut(bootp_off..bootp_off + field::OPTIONS)
-            .and_then(|f| f.try_into().ok())
-            .ok_or(EmitError::NoRoom)?;
+        let fixed: &mut [u8; field::OPTIONS] = fixed.try_into().map_err(|_| EmitError::NoRoom)?;
         *fixed = [0; field::OPTIONS];
         fixed[field::OP] = BOOTREPLY;
         fixed[field::COOKIE].copy_from_slice(&MAGIC_COOKIE);
@@ -239,6 +248,7 @@ impl<'b> ReplyWriter<'b> {
             acc: 0,
             ip_src: h.ip_src,
             ip_dst: h.ip_dst,
+            ip_sum,
         })
     }
 
@@ -348,6 +358,9 @@ impl<'b> ReplyWriter<'b> {
     ///
     /// # Errors
     /// [`EmitError::NoRoom`]; nothing is written then.
+    // Always inlined: nearly every reply echoes a client identifier through here, and the
+    // call (register saves and restores) cost as much as the short copy itself.
+    #[inline(always)]
     pub fn option(&mut self, code: u8, value: &[u8]) -> Result<(), EmitError> {
         if let Ok(n) = u8::try_from(value.len())
             && code != opt::PAD
@@ -409,15 +422,18 @@ impl<'b> ReplyWriter<'b> {
     }
 
     /// Append whole options encoded at compile-time size `N` (e.g. message type, server
-    /// identifier and timers as one template with the values patched in): one room check and
-    /// one constant-size store instead of one per option. `encoded` must hold whole options,
-    /// never PAD or END.
+    /// identifier and timers as one template): `template` is stored, then `patch` writes the
+    /// values into it in place. One room check and a few wide stores of a constant instead of
+    /// a store per option (or an array assembled byte by byte on the stack and copied).
+    /// The template must hold whole options, never PAD or END, and `patch` only their values.
     ///
     /// # Errors
     /// [`EmitError::NoRoom`]; nothing is written then.
+    #[inline]
     pub(crate) fn options_fixed<const N: usize>(
         &mut self,
-        encoded: &[u8; N],
+        template: &[u8; N],
+        patch: impl FnOnce(&mut [u8; N]),
     ) -> Result<(), EmitError> {
         let at = self.pos;
         // + 1: END must still fit after these options.
@@ -429,7 +445,8 @@ impl<'b> ReplyWriter<'b> {
             .get_mut(at..at + N)
             .and_then(|o| o.try_into().ok())
             .ok_or(EmitError::NoRoom)?;
-        *out = *encoded;
+        *out = *template;
+        patch(out);
         self.pos = at + N;
         Ok(())
     }
@@ -479,10 +496,20 @@ impl<'b> ReplyWriter<'b> {
     /// datagram (RFC 1071 §2(B), see [`run_sum`]).
     #[inline]
     fn presummed(&mut self, at: usize, sum: u16) {
-        let before = self.buf.get(self.summed_to..at).unwrap_or(&[]);
-        self.acc += run_sum(self.odd(self.summed_to), before);
-        self.acc += u32::from(if self.odd(at) { sum.swap_bytes() } else { sum });
+        // Nothing pending (this block directly follows another pre-summed one): no call for
+        // an empty run.
+        if self.summed_to != at {
+            let before = self.buf.get(self.summed_to..at).unwrap_or(&[]);
+            self.acc += run_sum(self.odd(self.summed_to), before);
+        }
+        self.acc += Self::placed(self.odd(at), sum);
         self.summed_to = self.pos;
+    }
+
+    /// A block sum computed as if at an even offset, as it counts at an `odd` or even one.
+    #[inline]
+    fn placed(odd: bool, sum: u16) -> u32 {
+        u32::from(if odd { sum.swap_bytes() } else { sum })
     }
 
     /// Whether absolute offset `at` is at an odd offset of the UDP datagram.
@@ -586,19 +613,10 @@ impl<'b> ReplyWriter<'b> {
         let udp_len = u16::try_from(end - udp_off).map_err(|_| EmitError::NoRoom)?;
 
         // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
-        // (partial sums, see `run_sum`): the pseudo header's protocol word is [0, 17] and the
-        // length appears there and in the header.
-        let head: &mut [u8; udp::HEADER_LEN + field::SNAME.start] = buf
-            .get_mut(udp_off..bootp_off + field::SNAME.start)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(EmitError::NoRoom)?;
-        head[UDP_LENGTH].copy_from_slice(&udp_len.to_be_bytes());
-        head[UDP_CHECKSUM].fill(0);
-        let [s0, s1, s2, s3] = self.ip_src.octets();
-        let [d0, d1, d2, d3] = self.ip_dst.octets();
-        let [l0, l1] = udp_len.to_be_bytes();
-        let pseudo = [s0, s1, s2, s3, d0, d1, d2, d3, 0, ipv4::PROTO_UDP, l0, l1];
-        let mut acc = self.acc + checksum::sum_array(0, &pseudo) + checksum::sum_array(0, head);
+        // (partial sums, see `run_sum`). The partial sums stay unfolded (a handful of 16-bit
+        // numbers) and become the starting value of the header's sum: one fold for all.
+        let mut acc =
+            self.acc + udp::pseudo_header_sum(self.ip_src.octets(), self.ip_dst.octets(), udp_len);
         if self.names {
             let names = buf
                 .get(bootp_off + field::SNAME.start..bootp_off + field::FILE.end)
@@ -620,29 +638,34 @@ impl<'b> ReplyWriter<'b> {
                 buf.get(self.summed_to..pos + 1).ok_or(EmitError::NoRoom)?,
             )
         };
-        let mut c = checksum::finish(checksum::sum(acc, &[]));
+        // The IPv4 header, the UDP header and the BOOTP fields before `sname` as one
+        // constant-size borrow: one bounds check for every length and checksum written below.
+        let l3: &mut [u8; ipv4::HEADER_LEN + udp::HEADER_LEN + field::SNAME.start] = buf
+            .get_mut(self.ip_off..bootp_off + field::SNAME.start)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(EmitError::NoRoom)?;
+        let (ip, head) = l3
+            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
+            .ok_or(EmitError::NoRoom)?;
+        let head: &mut [u8; udp::HEADER_LEN + field::SNAME.start] =
+            head.try_into().map_err(|_| EmitError::NoRoom)?;
+        head[UDP_LENGTH].copy_from_slice(&udp_len.to_be_bytes());
+        head[UDP_CHECKSUM].fill(0);
+        let mut c = checksum::finish(checksum::sum_array(acc, head));
         // RFC 768: a computed checksum of zero is transmitted as all ones.
         if c == 0 {
             c = 0xffff;
         }
-        let buf = self.buf;
-        buf.get_mut(udp_off + UDP_CHECKSUM.start..udp_off + UDP_CHECKSUM.end)
-            .ok_or(EmitError::NoRoom)?
-            .copy_from_slice(&c.to_be_bytes());
+        head[UDP_CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        // IPv4 total length and header checksum (RFC 791).
+        ipv4::finish(ip, ip_total, self.ip_sum).ok_or(EmitError::NoRoom)?;
         if cfg!(debug_assertions) {
             // The whole-datagram computation this one stands for must agree.
-            let datagram = buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
+            let datagram = self.buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
             udp::finish(datagram, self.ip_src.octets(), self.ip_dst.octets())
                 .ok_or(EmitError::NoRoom)?;
             debug_assert_eq!(datagram[UDP_CHECKSUM], c.to_be_bytes(), "UDP checksum");
         }
-
-        // IPv4 total length and header checksum (RFC 791).
-        ipv4::finish(
-            buf.get_mut(self.ip_off..udp_off).ok_or(EmitError::NoRoom)?,
-            ip_total,
-        )
-        .ok_or(EmitError::NoRoom)?;
         Ok(end)
     }
 }
@@ -750,6 +773,72 @@ mod tests {
                     assert_eq!(&a[..la], &b[..lb], "lead {lead} names {names}");
                     let ip_off = 14 + vlans.wire_len();
                     assert!(udp_checksum_ok(&a[..la], ip_off), "lead {lead}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn patched_template_equals_the_options_written_one_by_one() {
+        // `options_fixed` (a constant template patched in place) must write exactly what the
+        // general per-option calls write, at even and odd offsets, tagged or not, in front
+        // of a pre-summed block (whose sum then covers a run that includes the template).
+        #[rustfmt::skip]
+        const T: [u8; 27] = [
+            opt::MESSAGE_TYPE, 1, 0,
+            opt::SERVER_ID, 4, 0, 0, 0, 0,
+            opt::LEASE_TIME, 4, 0, 0, 0, 0,
+            opt::RENEWAL_TIME, 4, 0, 0, 0, 0,
+            opt::REBINDING_TIME, 4, 0, 0, 0, 0,
+        ];
+        let block = [1u8, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1];
+        let sum = ReplyWriter::block_sum(&block);
+        let tagged = VlanTags::new(&[VlanTag {
+            tpid: super::super::TPID_8021AD,
+            tci: 7,
+        }])
+        .unwrap();
+        let sid = Ipv4Addr::new(192, 0, 2, 254);
+        let (lease, t1, t2): (u32, u32, u32) = (0xfedc_ba98, 0x7f00_0001, 0xffff_ffff);
+        for vlans in [VlanTags::NONE, tagged] {
+            for lead in 0..3usize {
+                for timers in [false, true] {
+                    let write = |template: bool, out: &mut [u8]| -> usize {
+                        let mut w = ReplyWriter::new(out, &headers(vlans)).unwrap();
+                        w.option(12, &[b'h'; 2][..lead]).unwrap();
+                        if template && timers {
+                            w.options_fixed(&T, |o| {
+                                o[2] = 5;
+                                o[5..9].copy_from_slice(&sid.octets());
+                                o[11..15].copy_from_slice(&lease.to_be_bytes());
+                                o[17..21].copy_from_slice(&t1.to_be_bytes());
+                                o[23..27].copy_from_slice(&t2.to_be_bytes());
+                            })
+                            .unwrap();
+                        } else if template {
+                            let ids: &[u8; 9] = T.first_chunk().unwrap();
+                            w.options_fixed(ids, |o| {
+                                o[2] = 5;
+                                o[5..9].copy_from_slice(&sid.octets());
+                            })
+                            .unwrap();
+                        } else {
+                            w.option_u8(opt::MESSAGE_TYPE, 5).unwrap();
+                            w.option_ipv4(opt::SERVER_ID, sid).unwrap();
+                            if timers {
+                                w.option_u32(opt::LEASE_TIME, lease).unwrap();
+                                w.option_u32(opt::RENEWAL_TIME, t1).unwrap();
+                                w.option_u32(opt::REBINDING_TIME, t2).unwrap();
+                            }
+                        }
+                        w.option_encoded_summed(&block, sum).unwrap();
+                        w.finish().unwrap()
+                    };
+                    let (mut a, mut b) = ([0x55u8; 700], [0xaau8; 700]);
+                    let la = write(true, &mut a);
+                    let lb = write(false, &mut b);
+                    assert_eq!(&a[..la], &b[..lb], "lead {lead} timers {timers}");
+                    assert!(udp_checksum_ok(&a[..la], 14 + vlans.wire_len()));
                 }
             }
         }

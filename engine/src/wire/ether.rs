@@ -206,6 +206,10 @@ pub(crate) fn parse(frame: &[u8]) -> Result<(L2Header, &[u8]), DropReason> {
 
 /// Write `dst`, `src`, the tags and the IPv4 ethertype at the start of `buf`.
 /// Returns the header length, or `None` if `buf` is too short.
+///
+/// Inlined: every reply starts here, and at its call site the tag count is usually the only
+/// unknown, so the addresses become constant-size stores instead of a call.
+#[inline]
 pub(crate) fn emit(buf: &mut [u8], dst: &[u8; 6], src: &[u8; 6], tags: &VlanTags) -> Option<usize> {
     let len = field::HEADER_LEN + tags.wire_len();
     let out = buf.get_mut(..len)?;

@@ -107,30 +107,41 @@ fn addr(h: &[u8; field::HEADER_LEN], at: usize) -> Ipv4Addr {
 }
 
 /// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
-/// (filled by [`finish`]). Returns `None` if `buf` is shorter than 20 bytes.
-pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<()> {
-    let h = buf.get_mut(..field::HEADER_LEN)?;
+/// (filled by [`finish`]). Returns the RFC 1071 sum of the header as written, for
+/// [`finish`], or `None` if `buf` is shorter than 20 bytes.
+///
+/// WHY return the sum: it is taken from the header while it is still in registers, so
+/// [`finish`] only adds the total length (the one field unknown here) instead of reading the
+/// header back and summing it again (RFC 1624 §3: a checksum can be updated by adding the
+/// changed field).
+#[inline]
+pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<u32> {
+    let out = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
+    let mut h = [0u8; field::HEADER_LEN];
     h[field::VER_IHL] = VER_IHL_NO_OPTIONS;
     h[field::TOS] = 0;
-    h[field::TOTAL_LEN].fill(0);
     // RFC 6864 §4.1: an atomic datagram (DF set, never fragmented) may carry any ID.
     h[field::IDENT].fill(0);
+    // Total length and checksum stay 0 until `finish`.
     h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
     h[field::TTL] = ttl;
     h[field::PROTOCOL] = PROTO_UDP;
-    h[field::CHECKSUM].fill(0);
     h[field::SRC].copy_from_slice(&src.octets());
     h[field::DST].copy_from_slice(&dst.octets());
-    Some(())
+    *out = h;
+    Some(checksum::sum_array(0, &h))
 }
 
-/// Set the total length and the header checksum of the header written by [`emit`].
-pub(crate) fn finish(buf: &mut [u8], total_len: u16) -> Option<()> {
+/// Set the total length and the header checksum of the header written by [`emit`], whose
+/// sum `emit` returned as `sum`.
+#[inline]
+pub(crate) fn finish(buf: &mut [u8], total_len: u16, sum: u32) -> Option<()> {
     let h = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
     h[field::TOTAL_LEN].copy_from_slice(&total_len.to_be_bytes());
-    h[field::CHECKSUM].fill(0);
-    let c = checksum::finish(checksum::sum_array(0, h));
+    let c = checksum::finish(checksum::sum(sum + u32::from(total_len), &[]));
     h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    // The whole-header computation this one stands for must agree.
+    debug_assert_eq!(checksum::sum_array(0, h), 0xffff, "IPv4 header checksum");
     Some(())
 }
 
@@ -249,14 +260,14 @@ mod tests {
     #[test]
     fn emit_finish_checksum_independent() {
         let mut buf = [0xaau8; 28];
-        emit(
+        let sum = emit(
             &mut buf,
             Ipv4Addr::new(192, 0, 2, 1),
             Ipv4Addr::BROADCAST,
             64,
         )
         .unwrap();
-        finish(&mut buf, 28).unwrap();
+        finish(&mut buf, 28, sum).unwrap();
         assert_eq!(inet_checksum(&[&buf[..20]]), 0, "header sums to zero");
         let (h, payload) = parse(&buf).unwrap();
         assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 1));
@@ -264,7 +275,33 @@ mod tests {
         assert_eq!(payload.len(), 8);
         for n in 0..20 {
             assert!(emit(&mut buf[..n], Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 1).is_none());
-            assert!(finish(&mut buf[..n], 20).is_none());
+            assert!(finish(&mut buf[..n], 20, 0).is_none());
+        }
+    }
+
+    #[test]
+    fn finish_from_the_emitted_sum_equals_the_whole_header_checksum() {
+        // The sum `emit` returns plus the total length must give the checksum of the whole
+        // header, including where the additions carry (all-ones addresses, TTL, length).
+        let addrs = [
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(192, 0, 2, 255),
+            Ipv4Addr::BROADCAST,
+        ];
+        for src in addrs {
+            for dst in addrs {
+                for ttl in [0, 1, 64, 255] {
+                    for len in [20u16, 328, 576, 0xffff] {
+                        let mut buf = [0x55u8; 20];
+                        let sum = emit(&mut buf, src, dst, ttl).unwrap();
+                        finish(&mut buf, len, sum).unwrap();
+                        assert_eq!(inet_checksum(&[&buf]), 0, "{src} {dst} {ttl} {len}");
+                        let total = u16::from_be_bytes([buf[2], buf[3]]);
+                        assert_eq!((total, buf[8], buf[9]), (len, ttl, PROTO_UDP));
+                    }
+                }
+            }
         }
     }
 }

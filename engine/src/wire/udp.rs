@@ -38,7 +38,7 @@ fn be16(h: &[u8; field::HEADER_LEN], at: usize) -> u16 {
 
 /// RFC 768 pseudo-header sum: source, destination, zero + protocol, UDP length.
 /// Unfolded (below 2^19), to be passed as the `initial` value of [`checksum::sum`].
-fn pseudo_header_sum(ip_src: [u8; 4], ip_dst: [u8; 4], udp_len: u16) -> u32 {
+pub(super) fn pseudo_header_sum(ip_src: [u8; 4], ip_dst: [u8; 4], udp_len: u16) -> u32 {
     let words = |a: [u8; 4]| {
         u32::from(u16::from_be_bytes([a[0], a[1]])) + u32::from(u16::from_be_bytes([a[2], a[3]]))
     };
