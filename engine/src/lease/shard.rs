@@ -73,6 +73,8 @@ pub(super) struct Index {
     shift: u32,
     /// Entries in `buckets` plus pending ones.
     len: usize,
+    /// Grow when `len` reaches this (the load limit, precomputed for the insert path).
+    grow_at: usize,
     /// Blocked Bloom filter over the tags of every entry inserted since the last rebuild.
     filter: Filter,
     /// Where `buckets` is, for lock-free prefetches.
@@ -113,6 +115,11 @@ impl Index {
             buckets,
             shift,
             len: 0,
+            grow_at: if n < (1 << 32) {
+                n * Self::LOAD_NUM / Self::LOAD_DEN
+            } else {
+                usize::MAX
+            },
             filter,
             located,
             filter_adds: 0,
@@ -174,13 +181,23 @@ impl Index {
     /// Slots stored under `h`'s tag: at most 4 (more only after a 32-bit tag collision of
     /// several of a shard's clients in one subnet, or stale entries; the rest are reached
     /// after those are cleaned up).
+    ///
+    /// The filter check is inlined into the caller and the probe kept out of line: a new
+    /// client (every fresh DISCOVER) stops at the filter, and a call would cost more than it.
+    #[inline]
     pub fn candidates(&self, h: u64) -> ([u32; 4], usize) {
+        if !self.maybe_present(Self::tag(h)) {
+            return ([0u32; 4], 0);
+        }
+        self.probe(h)
+    }
+
+    /// [`Self::candidates`] past the filter.
+    #[inline(never)]
+    fn probe(&self, h: u64) -> ([u32; 4], usize) {
         let tag = Self::tag(h);
         let mut out = [0u32; 4];
         let mut n = 0;
-        if !self.maybe_present(tag) {
-            return (out, n);
-        }
         let mut i = self.home(tag);
         loop {
             let e = self.buckets[i];
@@ -202,10 +219,12 @@ impl Index {
         (out, n)
     }
 
+    /// Inlined: the common case is a few stores; flushes, filter rebuilds and growth are
+    /// calls of their own.
+    #[inline(always)]
     pub fn insert(&mut self, h: u64, slot: u32) {
-        if (self.len + 1) * Self::LOAD_DEN > self.buckets.len() * Self::LOAD_NUM
-            && self.buckets.len() < (1 << 32)
-        {
+        // `(len + 1) / buckets > LOAD_NUM / LOAD_DEN`, below the maximum size.
+        if self.len >= self.grow_at {
             self.grow();
         }
         let tag = Self::tag(h);
@@ -224,6 +243,7 @@ impl Index {
 
     /// Insert the pending entries into the buckets. The probes of different entries do not
     /// depend on each other, so their cache misses overlap.
+    #[inline(never)]
     fn flush(&mut self) {
         let mask = self.mask();
         for k in 0..self.npending {
@@ -238,6 +258,8 @@ impl Index {
     }
 
     /// Recompute the filter from the entries (dropping the bits of removed ones).
+    #[cold]
+    #[inline(never)]
     fn rebuild_filter(&mut self) {
         self.filter.clear();
         for k in 0..self.buckets.len() {
@@ -300,6 +322,8 @@ impl Index {
         self.len -= 1;
     }
 
+    #[cold]
+    #[inline(never)]
     fn grow(&mut self) {
         self.flush();
         // The filter and the bucket locator are kept (see the type docs): lock-free readers
@@ -352,7 +376,7 @@ impl BucketsAt {
 
 /// The index's blocked Bloom filter: one `u64` word per lookup, three bits per tag. Shared
 /// (`Arc`) between the index, which writes it under the shard lock, and lock-free readers that
-/// only prefetch it ([`Filter::word`]) or read it as a hint ([`Filter::maybe_present`]).
+/// only prefetch it ([`Filter::probe_of`]) or read it as a hint ([`Filter::maybe_present`]).
 #[derive(Clone)]
 pub(super) struct Filter {
     words: Arc<[AtomicU64]>,
@@ -386,7 +410,7 @@ impl Filter {
 
     pub fn maybe_present(&self, tag: u32) -> bool {
         let (w, m) = self.bits(tag);
-        w.load(Ordering::Relaxed) & m == m
+        Self::may_hold(w, m)
     }
 
     fn clear(&self) {
@@ -395,9 +419,16 @@ impl Filter {
         }
     }
 
-    /// `h`'s filter word, for a lock-free prefetch (`LeaseTables::prefetch`).
-    pub fn word(&self, h: u64) -> &AtomicU64 {
-        self.bits(Index::tag(h)).0
+    /// `h`'s filter word and the bits it needs there, for a lock-free reader that prefetches
+    /// the word first (`LeaseTables::prefetch`) and tests it later ([`Filter::may_hold`])
+    /// without recomputing either.
+    pub fn probe_of(&self, h: u64) -> (&AtomicU64, u64) {
+        self.bits(Index::tag(h))
+    }
+
+    /// [`Self::maybe_present`] from a [`Self::probe_of`] result.
+    pub fn may_hold(word: &AtomicU64, bits: u64) -> bool {
+        word.load(Ordering::Relaxed) & bits == bits
     }
 }
 
@@ -437,20 +468,28 @@ impl Timers {
     }
 
     /// Queue a timer at an operation's time `now` (`t.at >= now` except for clock steps).
+    /// Inlined: on the packet path (an offer hold) this is an append to a wheel bucket.
+    #[inline]
     pub fn push(&mut self, t: Timer, now: u64) {
         // Nothing in the wheel: the cursor may skip straight to the present (not past it, and
         // not past the earliest waiting timer).
         if self.in_wheel == 0 && self.cursor < now {
-            let first = self
-                .later
-                .peek()
-                .map_or(u64::MAX, |Reverse(l)| u64::from(l.at));
-            self.cursor = self.cursor.max(now.min(first));
-            self.migrate();
+            self.skip_to(now);
         }
         self.file(t);
     }
 
+    #[inline(never)]
+    fn skip_to(&mut self, now: u64) {
+        let first = self
+            .later
+            .peek()
+            .map_or(u64::MAX, |Reverse(l)| u64::from(l.at));
+        self.cursor = self.cursor.max(now.min(first));
+        self.migrate();
+    }
+
+    #[inline(always)]
     fn file(&mut self, t: Timer) {
         let at = u64::from(t.at);
         if at < self.cursor + u64::from(WHEEL) {
@@ -548,29 +587,49 @@ pub(super) struct ShardPool {
 
 /// Per-state counts contributed by operations run under this shard's lock (they may be
 /// negative per shard; the sum over shards is exact).
+///
+/// Kept per stored state, indexed by the state's number, so that accounting a move (twice per
+/// lease on the packet path) is two indexed updates rather than two branches on the state;
+/// the free states are summed when read.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Counts {
-    pub free: i64,
-    pub offered: i64,
-    pub bound: i64,
-    pub declined: i64,
+    /// Indexed by `state & 7` (stored states are 0..=5).
+    by_state: [i64; 8],
 }
 
 impl Counts {
-    fn cell(&mut self, state: u8) -> &mut i64 {
+    fn get(&self, state: u8) -> i64 {
+        self.by_state[usize::from(state & 7)]
+    }
+
+    /// Free slots: never used, vacant, expired or released.
+    pub fn free(&self) -> i64 {
         use super::space::st;
-        match state {
-            st::OFFERED => &mut self.offered,
-            st::BOUND => &mut self.bound,
-            st::DECLINED => &mut self.declined,
-            _ => &mut self.free,
-        }
+        self.get(st::FREE) + self.get(st::EXPIRED) + self.get(st::RELEASED)
+    }
+
+    pub fn offered(&self) -> i64 {
+        self.get(super::space::st::OFFERED)
+    }
+
+    pub fn bound(&self) -> i64 {
+        self.get(super::space::st::BOUND)
+    }
+
+    pub fn declined(&self) -> i64 {
+        self.get(super::space::st::DECLINED)
+    }
+
+    /// Start with `n` never-used slots.
+    pub fn set_free(&mut self, n: i64) {
+        self.by_state[usize::from(super::space::st::FREE)] = n;
     }
 
     /// Account one slot moving from `from` to `to` (stored states).
+    #[inline(always)]
     pub fn moved(&mut self, from: u8, to: u8) {
-        *self.cell(from) -= 1;
-        *self.cell(to) += 1;
+        self.by_state[usize::from(from & 7)] -= 1;
+        self.by_state[usize::from(to & 7)] += 1;
     }
 }
 
@@ -606,16 +665,19 @@ impl Shard {
         self.index.remove(h, slot);
     }
 
+    #[inline]
     pub fn index_insert(&mut self, h: u64, slot: u32) {
         self.index.insert(h, slot);
     }
 
     /// Slots indexed under `h` (see [`Index::candidates`]).
+    #[inline]
     pub fn index_candidates(&self, h: u64) -> ([u32; 4], usize) {
         self.index.candidates(h)
     }
 
     /// Queue a timer; `now` is the operation's time.
+    #[inline]
     pub fn schedule(&mut self, at: u32, slot: u32, generation: u16, now: u64) {
         self.timers.push(
             Timer {
@@ -728,6 +790,31 @@ mod tests {
             found += usize::from(here);
         }
         assert_eq!(ix.len(), found);
+    }
+
+    /// The precomputed growth threshold keeps the load limit of 7/10: an index of 16 buckets
+    /// takes 11 entries and grows on the 12th, and the next limit follows the doubling.
+    #[test]
+    fn index_grows_past_seven_tenths_load() {
+        let mut ix = Index::with_capacity(0);
+        assert_eq!(ix.buckets(), 16);
+        let h = |i: u32| u64::from(i.wrapping_mul(0x9e37_79b9)) << 32;
+        for i in 0..11 {
+            ix.insert(h(i), i);
+        }
+        assert_eq!(ix.buckets(), 16);
+        ix.insert(h(11), 11);
+        assert_eq!(ix.buckets(), 32);
+        for i in 12..22 {
+            ix.insert(h(i), i);
+        }
+        assert_eq!(ix.buckets(), 32, "32 * 7 / 10 = 22 entries fit");
+        ix.insert(h(22), 22);
+        assert_eq!(ix.buckets(), 64);
+        for i in 0..23 {
+            let (c, k) = ix.candidates(h(i));
+            assert!(c[..k].contains(&i), "entry {i} after growth");
+        }
     }
 
     /// A miss on an empty region costs no bucket access: the filter answers for most absent

@@ -465,7 +465,9 @@ impl Space {
     }
 
     /// Take the lowest pristine slot of `block` (CAS on the map), returned locked for the
-    /// caller to assign.
+    /// caller to assign. Inlined: once per new client's offer, where the call itself cost
+    /// about a quarter of the work (measured with callgrind, `pipeline/dora/direct`).
+    #[inline(always)]
     pub fn take_pristine(&self, block: u32) -> Option<(MutexGuard<'_, Slot>, u32)> {
         let b = block as usize;
         let map = &self.blocks[b].pristine;

@@ -50,7 +50,7 @@ use super::{
 use crate::config::{ServerConfig, SubnetId};
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Drain a shard's mailbox during an operation once it holds this many entries.
@@ -95,6 +95,10 @@ type Taken<'a> = (MutexGuard<'a, Slot>, u32);
 pub struct LookupHint<'a> {
     cell: &'a ShardCell,
     h: u64,
+    /// The client's filter word and the bits it needs there (computed once, in
+    /// [`LeaseTables::prefetch`]).
+    word: &'a AtomicU64,
+    bits: u64,
 }
 
 impl core::fmt::Debug for LookupHint<'_> {
@@ -109,7 +113,7 @@ impl LookupHint<'_> {
     /// or held a lease; for a new one the bucket is not read, and fetching it would only
     /// take memory bandwidth).
     pub fn prefetch_bucket(&self) {
-        if self.cell.filter.maybe_present(Index::tag(self.h)) {
+        if Filter::may_hold(self.word, self.bits) {
             self.cell.buckets.prefetch(self.h);
         }
     }
@@ -138,15 +142,19 @@ pub struct MemoryEstimate {
     pub bytes_per_address: f64,
 }
 
+/// The reported state of a stored one: a table indexed by the state's number (stored states
+/// are 0..=5), one load where a `match` cost a chain of compares (twice per lease, in `info`).
 fn lease_state(s: u8) -> LeaseState {
-    match s {
-        st::OFFERED => LeaseState::Offered,
-        st::BOUND => LeaseState::Bound,
-        st::EXPIRED => LeaseState::Expired,
-        st::DECLINED => LeaseState::Declined,
-        // RELEASED (FREE slots are never reported).
-        _ => LeaseState::Released,
-    }
+    // RELEASED, and FREE (FREE slots are never reported).
+    const BY_STATE: [LeaseState; 8] = {
+        let mut t = [LeaseState::Released; 8];
+        t[st::OFFERED as usize] = LeaseState::Offered;
+        t[st::BOUND as usize] = LeaseState::Bound;
+        t[st::EXPIRED as usize] = LeaseState::Expired;
+        t[st::DECLINED as usize] = LeaseState::Declined;
+        t
+    };
+    BY_STATE[usize::from(s & 7)]
 }
 
 impl LeaseTables {
@@ -176,7 +184,9 @@ impl LeaseTables {
                 }
             })
             .collect();
-        lock(&shards[0].state).counts.free = space.addresses as i64;
+        lock(&shards[0].state)
+            .counts
+            .set_free(space.addresses as i64);
         LeaseTables {
             space,
             shards,
@@ -229,8 +239,14 @@ impl LeaseTables {
         let sn = space::pool_index(&self.space, subnet)?;
         let cell = &self.shards[self.shard_of(client)];
         let h = self.idx_hash(client, sn);
-        crate::cpu::prefetch(cell.filter.word(h));
-        Some(LookupHint { cell, h })
+        let (word, bits) = cell.filter.probe_of(h);
+        crate::cpu::prefetch(word);
+        Some(LookupHint {
+            cell,
+            h,
+            word,
+            bits,
+        })
     }
 
     /// A hint that `addr` is about to be looked at (a request names it): prefetch its slot.
@@ -422,10 +438,10 @@ impl LeaseTables {
         let (mut offered, mut bound, mut declined) = (0i64, 0i64, 0i64);
         for cell in self.shards.iter() {
             let c = lock(&cell.state).counts;
-            free += c.free;
-            offered += c.offered;
-            bound += c.bound;
-            declined += c.declined;
+            free += c.free();
+            offered += c.offered();
+            bound += c.bound();
+            declined += c.declined();
         }
         TableStats {
             addresses: self.space.addresses,
@@ -717,7 +733,9 @@ impl LeaseTables {
     }
 
     /// Housekeeping after an operation, with no slot locked: compact an overgrown FIFO or
-    /// heap (amortised O(1)), drain an overfull mailbox.
+    /// heap (amortised O(1)), drain an overfull mailbox. Inlined with its checks (see
+    /// [`Self::tidy_shard`]).
+    #[inline(always)]
     fn tidy(&self, ctx: &mut Ctx<'_>) {
         let s = ctx.s;
         self.tidy_shard(s, &mut ctx.me);
@@ -726,7 +744,23 @@ impl LeaseTables {
         }
     }
 
+    /// The check is inlined into every operation and the work kept out of line: on the packet
+    /// path there is almost never anything to do, and a call with its register saves cost
+    /// more than the three comparisons.
+    #[inline(always)]
     fn tidy_shard(&self, s: usize, sh: &mut Shard) {
+        if sh.fifo_to_compact.is_some()
+            || sh.timers_oversized(2)
+            || self.shards[s].mailbox_len.load(Ordering::Relaxed) >= MAILBOX_DRAIN
+        {
+            self.tidy_shard_now(s, sh);
+        }
+    }
+
+    /// The work of [`Self::tidy_shard`], when its check found some.
+    #[cold]
+    #[inline(never)]
+    fn tidy_shard_now(&self, s: usize, sh: &mut Shard) {
         if let Some(sn) = sh.fifo_to_compact.take() {
             sh.compact_fifo(&self.space, sn);
         }
@@ -740,7 +774,9 @@ impl LeaseTables {
 
     /// Give the locked slot to `key` in a timed state (offered, bound, declined). The caller
     /// holds `key`'s shard as `ctx.me` and has checked that the slot is free or already the
-    /// key's.
+    /// key's. Inlined (twice per lease on the packet path): the call's register saves cost
+    /// more than many of its steps.
+    #[inline(always)]
     fn assign(
         &self,
         ctx: &mut Ctx<'_>,
@@ -751,24 +787,41 @@ impl LeaseTables {
         expires: u32,
     ) {
         let old = *m;
-        if old.state != st::FREE && old.client != *key {
+        let same = old.state != st::FREE && old.client == *key;
+        if old.state != st::FREE && !same {
             self.forget(ctx, &old.client, old.subnet, slot);
         }
+        m.client = *key;
+        self.retime(ctx, m, slot, state, expires, same && old.is_timed());
+    }
+
+    /// The rest of [`Self::assign`] once the slot names its new client: the new state and
+    /// expiry, and a timer unless `own_timer` (the slot was already timed for this same client,
+    /// so it has a live timer in this shard, at or before its current expiry; a later expiry
+    /// needs no new timer, as the old one re-queues itself when it fires; an earlier one or a
+    /// fresh hold does). Called directly when the caller already knows the slot is the
+    /// client's held lease (the usual REQUEST after our OFFER), which saves comparing keys.
+    #[inline(always)]
+    fn retime(
+        &self,
+        ctx: &mut Ctx<'_>,
+        m: &mut Slot,
+        slot: u32,
+        state: u8,
+        expires: u32,
+        own_timer: bool,
+    ) {
+        let (from, before) = (m.state, m.expires);
         m.version = m.version.wrapping_add(1);
-        // A timed slot of this same client already has a live timer in this shard's heap, at
-        // or before its current expiry; a later expiry needs no new timer (the old one re-queues
-        // itself when it fires), an earlier one or a fresh hold does.
-        let own_timer = old.is_timed() && old.client == *key;
-        if !own_timer || expires < old.expires {
+        if !own_timer || expires < before {
             m.generation = m.generation.wrapping_add(1);
             if expires != NEVER {
                 ctx.me.schedule(expires, slot, m.generation, ctx.now);
             }
         }
-        m.client = *key;
         m.state = state;
         m.expires = expires;
-        ctx.me.counts.moved(old.state, state);
+        ctx.me.counts.moved(from, state);
     }
 
     /// Assign, then make the slot the client's indexed lease in `subnet`.
@@ -800,7 +853,10 @@ impl LeaseTables {
         self.lookup_hashed(ctx, key, subnet, self.idx_hash(key, subnet))
     }
 
-    /// [`Self::lookup`] with the index hash `h` of (key, subnet) already computed.
+    /// [`Self::lookup`] with the index hash `h` of (key, subnet) already computed. Inlined:
+    /// for a new client (every fresh DISCOVER) it ends at the filter check, cheaper than the
+    /// call.
+    #[inline(always)]
     fn lookup_hashed<'a>(
         &'a self,
         ctx: &mut Ctx<'a>,
@@ -1177,7 +1233,8 @@ impl LeaseTables {
             // `index_as_current` keeps, the client's only held lease there. Re-indexing would
             // change nothing but cost a probe of the client's index bucket, which is cold by
             // the time the REQUEST arrives (a cache miss per lease on a large table).
-            self.assign(ctx, &mut g, slot, key, st::BOUND, deadline(now, req.lease));
+            // `mine`: offered or bound (so timed) to this very client.
+            self.retime(ctx, &mut g, slot, st::BOUND, deadline(now, req.lease), true);
             return Ok(self.info(&g));
         }
         Ok(self.finish_new(
@@ -1197,6 +1254,19 @@ impl LeaseTables {
 mod tests {
     use super::super::tests::{bind, client, config, ip, subnet};
     use super::*;
+
+    /// The table behind `lease_state` reports every stored state as itself (FREE, never
+    /// reported, as released; out-of-range numbers too, though none is ever stored).
+    #[test]
+    fn stored_states_are_reported_as_themselves() {
+        assert_eq!(lease_state(st::OFFERED), LeaseState::Offered);
+        assert_eq!(lease_state(st::BOUND), LeaseState::Bound);
+        assert_eq!(lease_state(st::EXPIRED), LeaseState::Expired);
+        assert_eq!(lease_state(st::RELEASED), LeaseState::Released);
+        assert_eq!(lease_state(st::DECLINED), LeaseState::Declined);
+        assert_eq!(lease_state(st::FREE), LeaseState::Released);
+        assert_eq!(lease_state(u8::MAX), LeaseState::Released);
+    }
 
     /// The REQUEST for the client's own offer skips re-indexing (`bind_in`): the client stays
     /// indexed exactly once, on the bound address, and a bind elsewhere in the subnet still
