@@ -273,8 +273,13 @@ impl Server {
             return;
         };
         let (client, route) = self.classify(req, facts, link);
+        // A REQUEST selecting an offer (SELECTING: it names a server) is decided from the
+        // named address's slot alone when that slot holds the client's offer, the usual case;
+        // the client's index entry is then never read, so it is not fetched either.
+        let selecting = facts.mtype == MessageType::Request && facts.server_id.is_some();
         if let Ok(Route::Serve { candidates, .. }) = route
             && let Some(&sid) = candidates.first()
+            && !selecting
         {
             // The first candidate is where the client's lease is looked for first; the
             // others (a shared network) are rarer and left to the lookup.
