@@ -50,23 +50,44 @@ fn addr4(v: &[u8]) -> Option<Ipv4Addr> {
 }
 
 impl<'a> Facts<'a> {
+    /// No option at all (a placeholder for [`Self::fill`] to overwrite).
+    pub(crate) const NONE: Facts<'static> = Facts {
+        mtype: MessageType::Unknown(0),
+        requested_ip: None,
+        server_id: None,
+        subnet_selection: None,
+        lease_time: None,
+        max_message_size: None,
+        client_id: None,
+        prl: None,
+        relay: None,
+    };
+
     /// Read the facts of `opts`; `mtype` is `opts.message_type()`, already read by the caller.
+    #[cfg(test)]
+    pub(crate) fn read(opts: &DhcpOptions<'a>, mtype: MessageType) -> Self {
+        let mut f = Facts::NONE;
+        f.fill(opts, mtype);
+        f
+    }
+
+    /// [`Self::read`] into `self`, every field overwritten.
     ///
     /// Each accessor reads the slot the parse recorded for its code (no walk over the
     /// options): a single instance of a fixed-size option is one bounds-checked load.
+    /// WHY in place: the facts are ~180 bytes; built in a temporary and moved into the
+    /// worker's prepared record they were copied word by word (~50 instructions per packet).
     #[inline]
-    pub(crate) fn read(opts: &DhcpOptions<'a>, mtype: MessageType) -> Self {
-        Facts {
-            mtype,
-            requested_ip: opts.requested_ip(),
-            server_id: opts.server_id(),
-            subnet_selection: opts.subnet_selection(),
-            lease_time: opts.lease_time(),
-            max_message_size: opts.max_message_size(),
-            client_id: opts.client_id(),
-            prl: opts.parameter_request_list(),
-            relay: opts.relay_agent().map(RelayFacts::read),
-        }
+    pub(crate) fn fill(&mut self, opts: &DhcpOptions<'a>, mtype: MessageType) {
+        self.mtype = mtype;
+        self.requested_ip = opts.requested_ip();
+        self.server_id = opts.server_id();
+        self.subnet_selection = opts.subnet_selection();
+        self.lease_time = opts.lease_time();
+        self.max_message_size = opts.max_message_size();
+        self.client_id = opts.client_id();
+        self.prl = opts.parameter_request_list();
+        self.relay = opts.relay_agent().map(RelayFacts::read);
     }
 }
 
