@@ -79,15 +79,10 @@ impl core::fmt::Debug for OptCache {
 /// in a stored key of the same list length, which word 0 holds), and their hash.
 struct Key {
     words: [u64; KEY_WORDS],
+    // Only the tests look: `put` stores every word, the unused ones zero.
+    #[cfg_attr(not(test), allow(dead_code))]
     used: usize,
     hash: u64,
-}
-
-impl Key {
-    /// The words that identify the key.
-    fn used(&self) -> &[u64] {
-        self.words.get(..self.used).unwrap_or(&self.words)
-    }
 }
 
 /// FxHash-style mixing of one word (as the server's other indices hash).
@@ -96,45 +91,55 @@ fn mix(h: u64, w: u64) -> u64 {
     (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
-/// The key of (`id`, `list`); `None` when the list is too long to cache. Built and hashed in
-/// one pass with whole-word loads (this runs for every reply).
+/// Word 0 of the key of (`id`, `list`): a marker bit (so that an empty entry never matches),
+/// the list's length and `id`.
 #[inline]
-fn key(id: u32, list: &[u8]) -> Option<Key> {
-    if list.len() > MAX_LIST {
-        return None;
-    }
-    let mut words = [0u64; KEY_WORDS];
-    let first = (1 << 63) | ((list.len() as u64) << 32) | u64::from(id);
-    words[0] = first;
-    let mut hash = mix(0, first);
-    let mut used = 1;
+fn head_word(id: u32, list: &[u8]) -> u64 {
+    (1 << 63) | ((list.len() as u64) << 32) | u64::from(id)
+}
+
+/// Call `f` with each word of `list` after word 0: whole little-endian 8-byte words, then the
+/// rest zero-padded as a whole word would be. The one definition of the key's words, for
+/// [`key`] (which stores them) and [`OptCache::get`] (which hashes and compares them straight
+/// from the list, without building a key on the stack: that copy was most of a lookup).
+#[inline(always)]
+fn list_words(list: &[u8], mut f: impl FnMut(u64)) {
     let mut rest = list;
     while let Some((chunk, more)) = rest.split_first_chunk::<8>() {
-        let w = u64::from_le_bytes(*chunk);
-        if let Some(slot) = words.get_mut(used) {
-            *slot = w;
-        }
-        hash = mix(hash, w);
-        used += 1;
+        f(u64::from_le_bytes(*chunk));
         rest = more;
     }
     let tail = rest.len();
     if tail != 0 {
-        // The last 8 bytes of the list, shifted so that only the tail remains (zero-padded
-        // as a whole word would be); a list shorter than a word is gathered byte by byte.
-        let w = match list.last_chunk::<8>() {
+        // The last 8 bytes of the list, shifted so that only the tail remains; a list
+        // shorter than a word is gathered byte by byte.
+        f(match list.last_chunk::<8>() {
             Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail)),
             None => rest
                 .iter()
                 .rev()
                 .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
-        };
+        });
+    }
+}
+
+/// The key of (`id`, `list`); `None` when the list is too long to cache.
+fn key(id: u32, list: &[u8]) -> Option<Key> {
+    if list.len() > MAX_LIST {
+        return None;
+    }
+    let mut words = [0u64; KEY_WORDS];
+    let first = head_word(id, list);
+    words[0] = first;
+    let mut hash = mix(0, first);
+    let mut used = 1;
+    list_words(list, |w| {
         if let Some(slot) = words.get_mut(used) {
             *slot = w;
         }
         hash = mix(hash, w);
         used += 1;
-    }
+    });
     Some(Key { words, used, hash })
 }
 
@@ -152,11 +157,11 @@ impl OptCache {
     }
 
     #[inline]
-    fn entry(&self, k: &Key) -> Option<&Entry> {
+    fn entry(&self, hash: u64) -> Option<&Entry> {
         if self.entries.is_empty() {
             return None;
         }
-        let i = (k.hash >> 32) as usize & (self.entries.len() - 1);
+        let i = (hash >> 32) as usize & (self.entries.len() - 1);
         self.entries.get(i)
     }
 
@@ -171,18 +176,32 @@ impl OptCache {
         room: usize,
         out: &mut [u8],
     ) -> Option<(usize, u16)> {
-        let k = key(id, list)?;
-        let e = self.entry(&k)?;
+        if list.len() > MAX_LIST {
+            return None;
+        }
+        // The key's words are hashed, and then compared, straight from the list (as `key`
+        // builds them).
+        let first = head_word(id, list);
+        let mut hash = mix(0, first);
+        list_words(list, |w| hash = mix(hash, w));
+        let e = self.entry(hash)?;
         let s1 = e.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
             return None;
         }
-        // Words past `used` are zero in this key and in a stored key of the same length
-        // (which word 0 compares), so they need no comparing.
-        for (a, &b) in e.key.iter().zip(k.used()) {
-            if a.load(Ordering::Relaxed) != b {
-                return None;
-            }
+        // Words past the list's are zero in a stored key of the same length (which word 0
+        // compares), so they need no comparing.
+        let mut stored = e.key.iter();
+        let mut same = stored
+            .next()
+            .is_some_and(|a| a.load(Ordering::Relaxed) == first);
+        list_words(list, |w| {
+            same &= stored
+                .next()
+                .is_some_and(|a| a.load(Ordering::Relaxed) == w);
+        });
+        if !same {
+            return None;
         }
         let len_sum = e.len_sum.load(Ordering::Relaxed);
         let len = (len_sum & 0xffff) as usize;
@@ -228,7 +247,7 @@ impl OptCache {
         let Some(k) = key(id, list) else {
             return;
         };
-        let Some(e) = self.entry(&k) else {
+        let Some(e) = self.entry(k.hash) else {
             return;
         };
         let s = e.seq.load(Ordering::Relaxed);
@@ -309,6 +328,38 @@ mod tests {
         // An empty block is a valid answer (nothing configured that was asked for).
         c.put(2, &[99], &[], 0);
         assert_eq!(c.get(2, &[99], 0, &mut out), Some((0, 0)));
+    }
+
+    #[test]
+    fn lookups_compare_every_byte_of_every_list_length() {
+        // `get` hashes and compares the list's words itself; it must find exactly what `put`
+        // stored through `key`, for whole words, a tail, and lists shorter than a word.
+        let list: Vec<u8> = (1..=MAX_LIST as u8).collect();
+        let mut out = [0u8; MAX_BLOCK];
+        for n in 0..=MAX_LIST {
+            let c = OptCache::new(64);
+            let l = &list[..n];
+            c.put(3, l, &[n as u8; 5], n as u16);
+            assert_eq!(
+                c.get(3, l, MAX_BLOCK, &mut out),
+                Some((5, n as u16)),
+                "len {n}"
+            );
+            assert_eq!(&out[..5], &[n as u8; 5]);
+            for i in 0..n {
+                let mut other = l.to_vec();
+                other[i] ^= 0x80;
+                assert_eq!(
+                    c.get(3, &other, MAX_BLOCK, &mut out),
+                    None,
+                    "len {n} byte {i}"
+                );
+            }
+            if n > 0 {
+                assert_eq!(c.get(3, &l[..n - 1], MAX_BLOCK, &mut out), None, "len {n}");
+            }
+            assert_eq!(c.get(4, l, MAX_BLOCK, &mut out), None, "len {n}");
+        }
     }
 
     #[test]

@@ -349,8 +349,8 @@ fn put_configured(
             }
         }
     };
-    let mut sent = CodeSet::default();
-
+    // The set of codes written (`CodeSet`) is made in the arms that need it: the usual cache
+    // hit returns before noting any code.
     match facts.prl {
         Some(prl) if host.is_none() && prl.contiguous().is_some() => {
             // The usual case, the general one below specialised: one list, no reservation
@@ -365,6 +365,7 @@ fn put_configured(
             {
                 return;
             }
+            let mut sent = CodeSet::default();
             let mark = w.mark();
             let mut complete = true;
             let mut put = |w: &mut ReplyWriter<'_>, e: &[u8]| {
@@ -418,6 +419,7 @@ fn put_configured(
             // Static Routes option code MUST appear in the parameter request list prior to both
             // the Router option code and the Static Routes option code, if present." So when
             // both are asked for and configured, 121 goes out first, ahead of 3's position.
+            let mut sent = CodeSet::default();
             let route = lookup(opt::CLASSLESS_STATIC_ROUTE)
                 .filter(|_| list.contains(&opt::CLASSLESS_STATIC_ROUTE));
             for &code in list {
@@ -452,6 +454,7 @@ fn put_configured(
         None => {
             // No list: every configured option, merged in code order, reservation values
             // replacing the subnet's for the same code.
+            let mut sent = CodeSet::default();
             let mut s = subnet.iter().peekable();
             let mut h = host.into_iter().flat_map(OptionSet::iter).peekable();
             loop {

@@ -16,9 +16,10 @@
 //! fields, skips `sname`/`file` when empty and the PAD after END (zeros add nothing), and takes
 //! blocks of options whose sum was computed once in advance (a subnet's configured options,
 //! see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an even or odd offset
-//! (see `le`). In debug builds `finish` checks its result against the whole-datagram
-//! computation of `udp::finish`, and `ipv4::finish` its header checksum against the whole
-//! header's.
+//! (see `run_sum`). The pseudo header's two addresses are not summed again either:
+//! `ipv4::emit` returns their sum, taken while it wrote them into the IPv4 header. In debug
+//! builds `finish` checks its result against the whole-datagram computation of `udp::finish`,
+//! and `ipv4::finish` its header checksum against the whole header's.
 
 use super::dhcp::{BOOTREPLY, MAGIC_COOKIE, MIN_MAX_MESSAGE_SIZE, field, opt};
 use super::{Request, VlanTags, checksum, ether, ipv4, udp};
@@ -177,14 +178,13 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
     buf: &'b mut [u8],
+    /// Start of the IPv4 header (after the VLAN tags); the BOOTP message follows at a
+    /// constant distance ([`Self::bootp_off`]). Fewer fields: fewer stores and reloads.
     ip_off: usize,
-    bootp_off: usize,
     /// Next option byte (absolute offset in `buf`).
     pos: usize,
-    /// End of the usable buffer for the BOOTP message (absolute, exclusive).
-    buf_end: usize,
-    /// End allowed now: `buf_end`, lowered by the client's maximum message size (absolute,
-    /// exclusive).
+    /// End allowed now: [`Self::buf_end`], lowered by the client's maximum message size
+    /// (absolute, exclusive).
     end: usize,
     /// Whether `sname` / `file` may hold non-zero bytes (else `finish` skips them).
     names: bool,
@@ -192,10 +192,10 @@ pub struct ReplyWriter<'b> {
     summed_to: usize,
     /// Partial sum ([`run_sum`]) of the option bytes before `summed_to`.
     acc: u32,
-    ip_src: Ipv4Addr,
-    ip_dst: Ipv4Addr,
     /// Sum of the IPv4 header as `ipv4::emit` wrote it, for `ipv4::finish`.
     ip_sum: u32,
+    /// Sum of the two IPv4 addresses, the bulk of the UDP pseudo header (RFC 768).
+    addr_sum: u32,
 }
 
 impl<'b> ReplyWriter<'b> {
@@ -208,7 +208,7 @@ impl<'b> ReplyWriter<'b> {
     /// message.
     #[inline(always)]
     pub fn new(buf: &'b mut [u8], h: &ReplyHeaders) -> Result<Self, EmitError> {
-        let ip_off = ether::emit(buf, &h.eth_dst, &h.eth_src, &h.vlans).ok_or(EmitError::NoRoom)?;
+        let ip_off = ether::emit(buf, &h.eth_dst, &h.eth_src, h.vlans).ok_or(EmitError::NoRoom)?;
         let udp_off = ip_off + ipv4::HEADER_LEN;
         let bootp_off = udp_off + udp::HEADER_LEN;
         if buf.len() < bootp_off + MIN_BOOTP_LEN {
@@ -217,13 +217,14 @@ impl<'b> ReplyWriter<'b> {
         // IPv4, UDP and the fixed BOOTP header as one constant-size borrow, split at constant
         // offsets: one bounds check for all three.
         let l3: &mut [u8; IP_UDP_LEN + field::OPTIONS] = buf
-            .get_mut(ip_off..bootp_off + field::OPTIONS)
-            .and_then(|f| f.try_into().ok())
+            .get_mut(ip_off..)
+            .and_then(|f| f.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
         let (ip, rest) = l3
             .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
             .ok_or(EmitError::NoRoom)?;
-        let ip_sum = ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
+        let (ip_sum, addr_sum) =
+            ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
         let (u, fixed) = rest
             .split_first_chunk_mut::<{ udp::HEADER_LEN }>()
             .ok_or(EmitError::NoRoom)?;
@@ -239,16 +240,13 @@ impl<'b> ReplyWriter<'b> {
         Ok(ReplyWriter {
             buf,
             ip_off,
-            bootp_off,
             pos: bootp_off + field::OPTIONS,
-            buf_end,
             end: buf_end.min(limit_end),
             names: false,
             summed_to: bootp_off + field::COOKIE.start,
             acc: 0,
-            ip_src: h.ip_src,
-            ip_dst: h.ip_dst,
             ip_sum,
+            addr_sum,
         })
     }
 
@@ -261,11 +259,11 @@ impl<'b> ReplyWriter<'b> {
         if r.sname.len() >= field::SNAME.len() || r.file.len() >= field::FILE.len() {
             return Err(EmitError::NoRoom);
         }
-        let off = self.bootp_off;
+        let off = self.bootp_off();
         let f: &mut [u8; field::OPTIONS] = self
             .buf
-            .get_mut(off..off + field::OPTIONS)
-            .and_then(|f| f.try_into().ok())
+            .get_mut(off..)
+            .and_then(|f| f.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
         // The 44 bytes before `sname` as one constant-size array.
         let mut head = [0u8; field::SNAME.start];
@@ -305,7 +303,7 @@ impl<'b> ReplyWriter<'b> {
     /// are raised to 576. The limit only ever applies together with the buffer's own size.
     pub fn limit(&mut self, max_message_size: u16) {
         let datagram = usize::from(max_message_size.max(MIN_MAX_MESSAGE_SIZE));
-        self.end = self.buf_end.min(self.bootp_off + datagram - IP_UDP_LEN);
+        self.end = self.buf_end().min(self.bootp_off() + datagram - IP_UDP_LEN);
     }
 
     /// Absolute end of the BOOTP message allowed now.
@@ -442,8 +440,8 @@ impl<'b> ReplyWriter<'b> {
         }
         let out: &mut [u8; N] = self
             .buf
-            .get_mut(at..at + N)
-            .and_then(|o| o.try_into().ok())
+            .get_mut(at..)
+            .and_then(|o| o.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
         *out = *template;
         patch(out);
@@ -523,6 +521,17 @@ impl<'b> ReplyWriter<'b> {
         self.ip_off + ipv4::HEADER_LEN
     }
 
+    #[inline]
+    fn bootp_off(&self) -> usize {
+        self.ip_off + IP_UDP_LEN
+    }
+
+    /// End of the usable buffer for the BOOTP message (absolute, exclusive).
+    #[inline]
+    fn buf_end(&self) -> usize {
+        self.buf.len().min(self.bootp_off() + MAX_BOOTP_LEN)
+    }
+
     /// The checksum contribution of `block` when it starts at an even offset, as
     /// [`Self::option_encoded_summed`] and [`Self::options_with_sum`] take it: computed once
     /// for a block that is copied into many replies.
@@ -596,7 +605,7 @@ impl<'b> ReplyWriter<'b> {
             return Err(EmitError::NoRoom);
         }
         let udp_off = self.udp_off();
-        let (bootp_off, pos) = (self.bootp_off, self.pos);
+        let (bootp_off, pos) = (self.bootp_off(), self.pos);
         let odd = self.odd(self.summed_to);
         let buf = &mut *self.buf;
         *buf.get_mut(pos).ok_or(EmitError::NoRoom)? = opt::END;
@@ -614,9 +623,9 @@ impl<'b> ReplyWriter<'b> {
 
         // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
         // (partial sums, see `run_sum`). The partial sums stay unfolded (a handful of 16-bit
-        // numbers) and become the starting value of the header's sum: one fold for all.
-        let mut acc =
-            self.acc + udp::pseudo_header_sum(self.ip_src.octets(), self.ip_dst.octets(), udp_len);
+        // numbers) and become the starting value of the header's sum: one fold for all. The
+        // pseudo header's addresses were summed when the IPv4 header was written.
+        let mut acc = self.acc + self.addr_sum + u32::from(ipv4::PROTO_UDP) + u32::from(udp_len);
         if self.names {
             let names = buf
                 .get(bootp_off + field::SNAME.start..bootp_off + field::FILE.end)
@@ -641,8 +650,8 @@ impl<'b> ReplyWriter<'b> {
         // The IPv4 header, the UDP header and the BOOTP fields before `sname` as one
         // constant-size borrow: one bounds check for every length and checksum written below.
         let l3: &mut [u8; ipv4::HEADER_LEN + udp::HEADER_LEN + field::SNAME.start] = buf
-            .get_mut(self.ip_off..bootp_off + field::SNAME.start)
-            .and_then(|h| h.try_into().ok())
+            .get_mut(self.ip_off..)
+            .and_then(|h| h.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
         let (ip, head) = l3
             .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
@@ -660,10 +669,18 @@ impl<'b> ReplyWriter<'b> {
         // IPv4 total length and header checksum (RFC 791).
         ipv4::finish(ip, ip_total, self.ip_sum).ok_or(EmitError::NoRoom)?;
         if cfg!(debug_assertions) {
-            // The whole-datagram computation this one stands for must agree.
+            // The whole-datagram computation this one stands for must agree (the pseudo
+            // header's addresses read back from the IPv4 header).
+            let addr = |at: usize| -> [u8; 4] {
+                let a = self.ip_off + at;
+                self.buf
+                    .get(a..a + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or_default()
+            };
+            let (src, dst) = (addr(12), addr(16));
             let datagram = self.buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
-            udp::finish(datagram, self.ip_src.octets(), self.ip_dst.octets())
-                .ok_or(EmitError::NoRoom)?;
+            udp::finish(datagram, src, dst).ok_or(EmitError::NoRoom)?;
             debug_assert_eq!(datagram[UDP_CHECKSUM], c.to_be_bytes(), "UDP checksum");
         }
         Ok(end)

@@ -208,18 +208,23 @@ pub(crate) fn parse(frame: &[u8]) -> Result<(L2Header, &[u8]), DropReason> {
 /// Returns the header length, or `None` if `buf` is too short.
 ///
 /// Inlined: every reply starts here, and at its call site the tag count is usually the only
-/// unknown, so the addresses become constant-size stores instead of a call.
+/// unknown, so the addresses become constant-size stores instead of a call. The tags are
+/// taken by value and read at constant indices (no slice of them), so the caller's copy can
+/// stay in registers instead of being stored to the stack to be read back here.
 #[inline]
-pub(crate) fn emit(buf: &mut [u8], dst: &[u8; 6], src: &[u8; 6], tags: &VlanTags) -> Option<usize> {
-    let len = field::HEADER_LEN + tags.wire_len();
+pub(crate) fn emit(buf: &mut [u8], dst: &[u8; 6], src: &[u8; 6], tags: VlanTags) -> Option<usize> {
+    let count = usize::from(tags.count).min(tags.tags.len());
+    let len = field::HEADER_LEN + count * field::TAG_LEN;
     let out = buf.get_mut(..len)?;
     out[field::DST].copy_from_slice(dst);
     out[field::SRC].copy_from_slice(src);
     let mut off = field::ETHERTYPE.start;
-    for t in tags.as_slice() {
-        out[off..off + 2].copy_from_slice(&t.tpid.to_be_bytes());
-        out[off + 2..off + 4].copy_from_slice(&t.tci.to_be_bytes());
-        off += field::TAG_LEN;
+    for (i, t) in tags.tags.into_iter().enumerate() {
+        if i < count {
+            out[off..off + 2].copy_from_slice(&t.tpid.to_be_bytes());
+            out[off + 2..off + 4].copy_from_slice(&t.tci.to_be_bytes());
+            off += field::TAG_LEN;
+        }
     }
     out[off..off + 2].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
     Some(len)
@@ -324,12 +329,12 @@ mod tests {
     fn emit_round_trip() {
         let tags = VlanTags::new(&[VlanTag::s_tag(7), VlanTag::c_tag(4094)]).unwrap();
         let mut buf = [0u8; 22];
-        assert_eq!(emit(&mut buf, &[1; 6], &[2; 6], &tags), Some(22));
+        assert_eq!(emit(&mut buf, &[1; 6], &[2; 6], tags), Some(22));
         let (l2, rest) = parse(&buf).unwrap();
         assert_eq!(l2.vlan_tags(), tags);
         assert!(rest.is_empty());
         for n in 0..22 {
-            assert_eq!(emit(&mut buf[..n], &[1; 6], &[2; 6], &tags), None);
+            assert_eq!(emit(&mut buf[..n], &[1; 6], &[2; 6], tags), None);
         }
         assert!(VlanTags::new(&[VlanTag::c_tag(1); 3]).is_none());
         assert!(L2Header::new([0; 6], [0; 6], &[VlanTag::c_tag(1); 3]).is_none());

@@ -108,14 +108,19 @@ fn addr(h: &[u8; field::HEADER_LEN], at: usize) -> Ipv4Addr {
 
 /// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
 /// (filled by [`finish`]). Returns the RFC 1071 sum of the header as written, for
-/// [`finish`], or `None` if `buf` is shorter than 20 bytes.
+/// [`finish`], and the sum of the two addresses alone; `None` if `buf` is shorter than 20
+/// bytes.
 ///
-/// WHY return the sum: it is taken from the header while it is still in registers, so
-/// [`finish`] only adds the total length (the one field unknown here) instead of reading the
-/// header back and summing it again (RFC 1624 §3: a checksum can be updated by adding the
-/// changed field).
+/// WHY return the header's sum: it is taken from the header while it is still in registers,
+/// so [`finish`] only adds the total length (the one field unknown here) instead of reading
+/// the header back and summing it again (RFC 1624 §3: a checksum can be updated by adding the
+/// changed field). WHY the addresses' sum: the UDP pseudo header (RFC 768) holds the same two
+/// addresses, so a UDP checksum can start from this sum instead of adding the addresses' four
+/// words again. The header's sum is taken as the sum of its other fields, which is a constant
+/// when `ttl` is (it always is on the reply path, so it is folded at compile time), plus this
+/// one (RFC 1071 §2(A): the sum is commutative and associative).
 #[inline]
-pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<u32> {
+pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<(u32, u32)> {
     let out = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
     let mut h = [0u8; field::HEADER_LEN];
     h[field::VER_IHL] = VER_IHL_NO_OPTIONS;
@@ -126,10 +131,15 @@ pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Opt
     h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
     h[field::TTL] = ttl;
     h[field::PROTOCOL] = PROTO_UDP;
+    let fixed = checksum::sum_array(0, &h);
+    let mut addrs = [0u8; 8];
+    addrs[..4].copy_from_slice(&src.octets());
+    addrs[4..].copy_from_slice(&dst.octets());
+    let addr_sum = checksum::sum_array(0, &addrs);
     h[field::SRC].copy_from_slice(&src.octets());
     h[field::DST].copy_from_slice(&dst.octets());
     *out = h;
-    Some(checksum::sum_array(0, &h))
+    Some((fixed + addr_sum, addr_sum))
 }
 
 /// Set the total length and the header checksum of the header written by [`emit`], whose
@@ -260,7 +270,7 @@ mod tests {
     #[test]
     fn emit_finish_checksum_independent() {
         let mut buf = [0xaau8; 28];
-        let sum = emit(
+        let (sum, _) = emit(
             &mut buf,
             Ipv4Addr::new(192, 0, 2, 1),
             Ipv4Addr::BROADCAST,
@@ -280,6 +290,25 @@ mod tests {
     }
 
     #[test]
+    fn address_sum_is_the_pseudo_header_without_protocol_and_length() {
+        let addrs = [
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(192, 0, 2, 255),
+            Ipv4Addr::BROADCAST,
+        ];
+        for src in addrs {
+            for dst in addrs {
+                let mut buf = [0u8; 20];
+                let (_, a) = emit(&mut buf, src, dst, 64).unwrap();
+                let want = super::super::udp::pseudo_header_sum(src.octets(), dst.octets(), 0)
+                    - u32::from(PROTO_UDP);
+                assert_eq!(a % 0xffff, want % 0xffff, "{src} {dst}");
+            }
+        }
+    }
+
+    #[test]
     fn finish_from_the_emitted_sum_equals_the_whole_header_checksum() {
         // The sum `emit` returns plus the total length must give the checksum of the whole
         // header, including where the additions carry (all-ones addresses, TTL, length).
@@ -294,7 +323,7 @@ mod tests {
                 for ttl in [0, 1, 64, 255] {
                     for len in [20u16, 328, 576, 0xffff] {
                         let mut buf = [0x55u8; 20];
-                        let sum = emit(&mut buf, src, dst, ttl).unwrap();
+                        let (sum, _) = emit(&mut buf, src, dst, ttl).unwrap();
                         finish(&mut buf, len, sum).unwrap();
                         assert_eq!(inet_checksum(&[&buf]), 0, "{src} {dst} {ttl} {len}");
                         let total = u16::from_be_bytes([buf[2], buf[3]]);
