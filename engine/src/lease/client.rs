@@ -27,7 +27,7 @@ impl ClientKey {
     pub fn from_client_id(id: &[u8]) -> Self {
         let mut data = [0u8; INLINE];
         if id.len() <= INLINE {
-            data[..id.len()].copy_from_slice(id);
+            crate::cpu::copy_short(&mut data[..id.len()], id);
             ClientKey {
                 kind: 1,
                 len: id.len() as u8,

@@ -147,33 +147,6 @@ fn run_sum(odd: bool, run: &[u8]) -> u32 {
     ReplyWriter::placed(odd, checksum::sum(0, run) as u16)
 }
 
-/// `dst.copy_from_slice(src)` (same lengths) without a library call for the short values
-/// echoed options usually carry (a client identifier is 7 to 16 bytes): 4 to 16 bytes are two
-/// overlapping constant-size copies.
-#[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if dst.len() == n && (4..=16).contains(&n) {
-        if n >= 8 {
-            if let (Some(d), Some(s)) = (dst.first_chunk_mut::<8>(), src.first_chunk::<8>()) {
-                *d = *s;
-            }
-            if let (Some(d), Some(s)) = (dst.last_chunk_mut::<8>(), src.last_chunk::<8>()) {
-                *d = *s;
-            }
-        } else {
-            if let (Some(d), Some(s)) = (dst.first_chunk_mut::<4>(), src.first_chunk::<4>()) {
-                *d = *s;
-            }
-            if let (Some(d), Some(s)) = (dst.last_chunk_mut::<4>(), src.last_chunk::<4>()) {
-                *d = *s;
-            }
-        }
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
 /// Writes one reply frame into a TX buffer. See the module docs.
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
@@ -374,7 +347,7 @@ impl<'b> ReplyWriter<'b> {
             let out = self.buf.get_mut(at..at + len).ok_or(EmitError::NoRoom)?;
             out[0] = code;
             out[1] = n;
-            copy_short(&mut out[2..], value);
+            crate::cpu::copy_short(&mut out[2..], value);
             self.pos = at + len;
             return Ok(());
         }
@@ -858,16 +831,6 @@ mod tests {
                     assert!(udp_checksum_ok(&a[..la], 14 + vlans.wire_len()));
                 }
             }
-        }
-    }
-
-    #[test]
-    fn copy_short_copies_every_length() {
-        let src: Vec<u8> = (1..=40).collect();
-        for n in 0..=src.len() {
-            let mut dst = vec![0u8; n];
-            copy_short(&mut dst, &src[..n]);
-            assert_eq!(dst, &src[..n]);
         }
     }
 
