@@ -442,6 +442,9 @@ pub(crate) struct SubnetIndex {
     pub reservations: Vec<ReservationIndex>,
     /// Per subnet: its options.
     pub options: Vec<OptIndex>,
+    /// Per subnet: the lease timers of a client that asks for no particular lease time (the
+    /// usual client), computed once instead of per reply.
+    pub default_timers: Vec<super::reply::Timers>,
     /// Every server identifier we answer with, sorted (option 54 "is it us?" check).
     pub server_ids: Vec<u32>,
 }
@@ -491,6 +494,11 @@ impl SubnetIndex {
             .enumerate()
             .map(|(i, s)| OptIndex::with_cache(&s.options, Arc::clone(&cache), i as u32))
             .collect();
+        let default_timers = config
+            .subnets
+            .iter()
+            .map(|s| super::reply::Timers::for_subnet(s, None))
+            .collect();
         let mut server_ids: Vec<u32> = config
             .subnets
             .iter()
@@ -504,6 +512,7 @@ impl SubnetIndex {
             candidates,
             reservations,
             options,
+            default_timers,
             server_ids,
         }
     }

@@ -346,6 +346,15 @@ impl Server {
         self.config.subnets.get(id.0 as usize)
     }
 
+    /// The lease timers for a client of `subnet` (`id`) that asked for `requested` seconds
+    /// (option 51): precomputed when it asked for nothing (see [`Timers::for_subnet`]).
+    fn timers(&self, id: SubnetId, subnet: &Subnet, requested: Option<u32>) -> Timers {
+        match (requested, self.index.default_timers.get(id.0 as usize)) {
+            (None, Some(t)) => *t,
+            _ => Timers::for_subnet(subnet, requested),
+        }
+    }
+
     /// A subnet and its option index.
     fn subnet_opts(&self, id: SubnetId) -> Option<(&Subnet, &OptIndex)> {
         Some((self.subnet(id)?, self.index.options.get(id.0 as usize)?))
@@ -640,7 +649,7 @@ impl Server {
             yiaddr: lease.addr,
             // RFC 2131 table 3: ciaddr is 0 in a DHCPOFFER.
             ciaddr: Ipv4Addr::UNSPECIFIED,
-            timers: Some(Timers::for_subnet(subnet, ctx.facts.lease_time)),
+            timers: Some(self.timers(lease.subnet, subnet, ctx.facts.lease_time)),
             message: &[],
         };
         match reply::write(req, ctx.facts, ctx.link.mac, &spec, tx) {
@@ -789,7 +798,7 @@ impl Server {
         let Some((subnet, options)) = self.subnet_opts(sid) else {
             return dropped(DropReason::NoSubnet);
         };
-        let timers = Timers::for_subnet(subnet, ctx.facts.lease_time);
+        let timers = self.timers(sid, subnet, ctx.facts.lease_time);
         let spec = ReplySpec {
             kind: ReplyKind::Ack,
             subnet,
