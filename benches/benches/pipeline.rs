@@ -29,62 +29,13 @@
 //!
 //! Goal (issue 2 §7): <= 300 ns per lease on one core.
 //!
-//! Recorded (2026-11-23, the 2-core development VM; the binaries of the commits named below
-//! run interleaved, three rounds, each pinned to CPU 1 at `nice -n -20` so that concurrent
-//! builds disturb them less; medians of each run):
-//!
-//! | benchmark | 9d54823 (before) | now | ratio |
-//! |---|---|---|---|
-//! | `pipeline/dora/direct` | 652-686 ns | 492-504 ns | 0.74 |
-//! | `pipeline/dora/relayed_opt82` | 691-767 ns | 607-616 ns | 0.84 |
-//! | `reply/emit/ack_writer` | 48 ns | 33-35 ns | 0.70 |
-//! | `reply/emit/inform_handle` | 183-211 ns | 165-167 ns | 0.87 |
-//!
-//! Instructions per packet inside the handler (callgrind, `dora/direct`, a DISCOVER or a
-//! REQUEST): 3 530 -> 2 830 (7 210 -> ~5 660 per lease, the first figure being after the
-//! speed-up of the same day described at the end).
-//!
-//! What changed, each step measured on its own (interleaved A/B):
-//! * Two passes per batch (`Server::prepare` for 16 frames, then `Server::respond` to each):
-//!   preparing prefetches each frame's bytes and each new client's word of its shard's index
-//!   filter (`cpu::prefetch`), so the cache misses of a batch overlap. With everything else
-//!   equal, one pass costs 600-648 ns against 523-550 ns for two. A plain load instead of the
-//!   prefetch instruction bought nothing: a missing load blocks retirement once the reorder
-//!   window fills, so loads spread over the per-frame work do not overlap.
-//! * Receive path: checksums add 64-bit words with carry; headers are read with one length
-//!   check; a smaller option summary (`Request` 290 -> 200 bytes): parse + facts ~1 145 -> ~690
-//!   instructions per packet.
-//! * Replies: the configured-option block's checksum is cached beside it, `sname`/`file` are
-//!   summed only when set, the fixed options are one template: ~1 135 -> ~840 instructions.
-//! * A new client's offer indexes its address without probing the index again.
-//! * Release profile: fat LTO and one codegen unit (515-532 -> 474-490 ns).
-//! * Returning clients (`reboot/direct`, added with this step): prepare also prefetches the
-//!   slot of the address the request names, and between the passes the worker prefetches the
-//!   client's home index bucket when the (by then cached) filter word says the client may be
-//!   there: 487-494 -> 316-322 ns per INIT-REBOOT. Fresh clients pay 2-4 % for the check
-//!   (`dora/direct` 459-482 -> 481-489 ns in the same rounds). Running that second step a few
-//!   frames behind the first (so the filter word it reads has arrived) and ahead of the
-//!   decisions: `reboot/direct` 319-331 -> 295-317 ns, `dora/direct` 475-502 -> 460-500 ns.
-//! * The reservation lookup returns before its loop when the request has no identifier of a
-//!   kind any reservation uses (LLVM had hoisted the hashing set-up of every kind in front of
-//!   the loop: -120 instructions per packet).
-//!
-//! Where it stands: **the goal is not met**, ~500 ns per lease. With a 32 k-address pool (all
-//! tables in cache) the same bench takes ~510 ns against ~525 ns on the 1 M pool, so cache
-//! misses no longer matter much: the time is instructions, ~2 830 per packet (callgrind,
-//! `dora/direct`): parsing ~560, the rest of `prepare` (option facts, client key, subnet and
-//! reservation lookup, the prepared record) ~470, the reply ~840, the lease offer ~670 and
-//! bind ~360 per lease, the remaining decision and batch bookkeeping ~300. 300 ns needs about
-//! 1 800 per packet. Line-level profiles (callgrind `--dump-instr`, `addr2line -i`) show no
-//! part above ~50 instructions left in any of these: it needs a leaner design of each (for
-//! example a per-(subnet, request list, kind) reply template with the L2/IP/UDP headers
-//! pre-summed, and facts read lazily from the option summary instead of copied).
-//!
-//! Earlier the same day (before 9d54823): `dora/direct` 932 -> 663 ns from the per-subnet
-//! encoded options and their lock-free cache per (subnet, parameter request list), a
-//! vectorised checksum, the index filter in front of the client index with batched inserts,
-//! and a REQUEST for the client's own offer binding without an index probe (callgrind 10 177
-//! -> 7 210 instructions per lease). Before that: `dora/direct` 0.95 - 1.5 µs.
+//! Figures, how they were taken and what each speed-up step bought: `benches/README.md`.
+//! Where it stands (2026-11-23): **the goal is not met**, ~410-455 ns per lease for
+//! `dora/direct`, ~2 390 instructions per packet (callgrind); 300 ns needs about 1 700. Cache
+//! misses are overlapped by the two-pass batch (a pool that fits in cache is only ~3 % faster),
+//! so the time is instructions, spread over parsing (~565), the rest of preparing (~470), the
+//! reply (~675), the lease offer (~495 per DISCOVER) and bind (~240 per REQUEST), and the
+//! decision and batch bookkeeping.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::alloc::{GlobalAlloc, Layout, System};
