@@ -25,7 +25,8 @@ use super::facts::Facts;
 use super::index::OptIndex;
 use crate::config::{OptionSet, Reservation, Subnet};
 use crate::wire::{
-    BootpReply, DEFAULT_TTL, EmitError, ReplyHeaders, ReplyWriter, Request, SERVER_PORT, opt,
+    BootpReply, DEFAULT_TTL, EmitError, LEASE_OPTIONS, ReplyHeaders, ReplyWriter, Request,
+    SERVER_PORT, opt,
 };
 use std::net::Ipv4Addr;
 
@@ -195,14 +196,7 @@ pub(crate) fn write(
     };
     // Steps 1 and 2 (53, 54 and, for a lease, 51, 58, 59) as one constant template with the
     // values patched in place: one room check, a few wide stores.
-    #[rustfmt::skip]
-    const LEASE: [u8; 27] = [
-        opt::MESSAGE_TYPE, 1, 0,
-        opt::SERVER_ID, 4, 0, 0, 0, 0,
-        opt::LEASE_TIME, 4, 0, 0, 0, 0,
-        opt::RENEWAL_TIME, 4, 0, 0, 0, 0,
-        opt::REBINDING_TIME, 4, 0, 0, 0, 0,
-    ];
+    const LEASE: [u8; 27] = LEASE_OPTIONS;
     let ids = |o: &mut [u8]| {
         o[2] = msg_type;
         o[5..9].copy_from_slice(&server_id.octets());

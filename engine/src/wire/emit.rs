@@ -126,6 +126,19 @@ pub(crate) fn encode_option(out: &mut Vec<u8>, code: u8, value: &[u8]) {
     }
 }
 
+/// Options 53 (message type), 54 (server identifier), 51 (lease time), 58 (T1) and 59 (T2)
+/// with zero values: the leading options of every reply that carries a lease, as one template
+/// for [`ReplyWriter::options_fixed`] to store and patch (the first 9 bytes, 53 and 54, lead
+/// every other reply).
+#[rustfmt::skip]
+pub(crate) const LEASE_OPTIONS: [u8; 27] = [
+    opt::MESSAGE_TYPE, 1, 0,
+    opt::SERVER_ID, 4, 0, 0, 0, 0,
+    opt::LEASE_TIME, 4, 0, 0, 0, 0,
+    opt::RENEWAL_TIME, 4, 0, 0, 0, 0,
+    opt::REBINDING_TIME, 4, 0, 0, 0, 0,
+];
+
 /// RFC 768 UDP header fields that `finish` sets (the rest is written by `udp::emit`).
 const UDP_LENGTH: core::ops::Range<usize> = 4..6;
 const UDP_CHECKSUM: core::ops::Range<usize> = 6..8;
@@ -773,14 +786,7 @@ mod tests {
         // `options_fixed` (a constant template patched in place) must write exactly what the
         // general per-option calls write, at even and odd offsets, tagged or not, in front
         // of a pre-summed block (whose sum then covers a run that includes the template).
-        #[rustfmt::skip]
-        const T: [u8; 27] = [
-            opt::MESSAGE_TYPE, 1, 0,
-            opt::SERVER_ID, 4, 0, 0, 0, 0,
-            opt::LEASE_TIME, 4, 0, 0, 0, 0,
-            opt::RENEWAL_TIME, 4, 0, 0, 0, 0,
-            opt::REBINDING_TIME, 4, 0, 0, 0, 0,
-        ];
+        const T: [u8; 27] = LEASE_OPTIONS;
         let block = [1u8, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1];
         let sum = ReplyWriter::block_sum(&block);
         let tagged = VlanTags::new(&[VlanTag {

@@ -289,14 +289,17 @@ mod tests {
         }
     }
 
+    /// Addresses whose sums carry in different ways (zero, all ones, mixed).
+    const EDGE_ADDRS: [Ipv4Addr; 4] = [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(192, 0, 2, 255),
+        Ipv4Addr::BROADCAST,
+    ];
+
     #[test]
     fn address_sum_is_the_pseudo_header_without_protocol_and_length() {
-        let addrs = [
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::new(10, 0, 0, 1),
-            Ipv4Addr::new(192, 0, 2, 255),
-            Ipv4Addr::BROADCAST,
-        ];
+        let addrs = EDGE_ADDRS;
         for src in addrs {
             for dst in addrs {
                 let mut buf = [0u8; 20];
@@ -312,12 +315,7 @@ mod tests {
     fn finish_from_the_emitted_sum_equals_the_whole_header_checksum() {
         // The sum `emit` returns plus the total length must give the checksum of the whole
         // header, including where the additions carry (all-ones addresses, TTL, length).
-        let addrs = [
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::new(10, 0, 0, 1),
-            Ipv4Addr::new(192, 0, 2, 255),
-            Ipv4Addr::BROADCAST,
-        ];
+        let addrs = EDGE_ADDRS;
         for src in addrs {
             for dst in addrs {
                 for ttl in [0, 1, 64, 255] {
