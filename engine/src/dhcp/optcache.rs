@@ -85,6 +85,18 @@ struct Key {
     hash: u64,
 }
 
+/// Copy `data`'s words into the whole 8-byte chunks of `dst`, as many as both have; returns
+/// the rest of `dst` (shorter than a word). Inlined, so a fixed-size `dst` is a fixed run of
+/// stores.
+#[inline(always)]
+fn copy_words<'o>(dst: &'o mut [u8], data: &[AtomicU64]) -> &'o mut [u8] {
+    let mut chunks = dst.chunks_exact_mut(8);
+    for (chunk, word) in (&mut chunks).zip(data) {
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+    }
+    chunks.into_remainder()
+}
+
 /// FxHash-style mixing of one word (as the server's other indices hash).
 #[inline]
 fn mix(h: u64, w: u64) -> u64 {
@@ -212,20 +224,12 @@ impl OptCache {
         if let (true, Some(first)) = (len <= SHORT_BLOCK, out.first_chunk_mut::<SHORT_BLOCK>()) {
             // The usual short block: a fixed run of word copies, no loop (the words past
             // `len` land in the room after the block, which is not part of the reply).
-            for (chunk, word) in first.chunks_exact_mut(8).zip(&e.data) {
-                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
+            copy_words(first, &e.data);
         } else if let Some(whole) = out.get_mut(..words * 8) {
             // Whole words with constant-size stores, the last one past `len` when it fits.
-            for (chunk, word) in whole.chunks_exact_mut(8).zip(&e.data) {
-                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
+            copy_words(whole, &e.data);
         } else {
-            let mut chunks = out.get_mut(..len)?.chunks_exact_mut(8);
-            for (chunk, word) in (&mut chunks).zip(&e.data) {
-                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
-            let tail = chunks.into_remainder();
+            let tail = copy_words(out.get_mut(..len)?, &e.data);
             if let Some(word) = e.data.get(len / 8)
                 && !tail.is_empty()
             {

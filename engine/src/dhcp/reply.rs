@@ -25,8 +25,8 @@ use super::facts::Facts;
 use super::index::OptIndex;
 use crate::config::{OptionSet, Reservation, Subnet};
 use crate::wire::{
-    BootpReply, DEFAULT_TTL, EmitError, LEASE_OPTIONS, ReplyHeaders, ReplyWriter, Request,
-    SERVER_PORT, opt,
+    BootpReply, DEFAULT_TTL, EmitError, ID_OPTIONS, LEASE_OPTIONS, ReplyHeaders, ReplyWriter,
+    Request, SERVER_PORT, opt,
 };
 use std::net::Ipv4Addr;
 
@@ -196,7 +196,6 @@ pub(crate) fn write(
     };
     // Steps 1 and 2 (53, 54 and, for a lease, 51, 58, 59) as one constant template with the
     // values patched in place: one room check, a few wide stores.
-    const LEASE: [u8; 27] = LEASE_OPTIONS;
     let ids = |o: &mut [u8]| {
         o[2] = msg_type;
         o[5..9].copy_from_slice(&server_id.octets());
@@ -205,7 +204,7 @@ pub(crate) fn write(
         .timers
         .filter(|_| !nak && spec.kind != ReplyKind::InformAck)
     {
-        w.options_fixed(&LEASE, |o| {
+        w.options_fixed(&LEASE_OPTIONS, |o| {
             ids(o);
             o[11..15].copy_from_slice(&t.lease.to_be_bytes());
             o[17..21].copy_from_slice(&t.t1.to_be_bytes());
@@ -213,8 +212,7 @@ pub(crate) fn write(
         })?;
     } else {
         // Only 53 and 54: the template's first two options.
-        let first: &[u8; 9] = LEASE.first_chunk().ok_or(EmitError::NoRoom)?;
-        w.options_fixed(first, |o| ids(o))?;
+        w.options_fixed(&ID_OPTIONS, |o| ids(o))?;
     }
     if let Some(id) = facts.client_id {
         put_optref(&mut w, id)?;

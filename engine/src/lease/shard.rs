@@ -30,7 +30,7 @@
 //! out of the middle (its client returned) costs nothing; stale entries are compacted away like
 //! stale timers.
 
-use super::space::{Slot, Space, lock};
+use super::space::{Slot, Space, lock, st};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -408,7 +408,7 @@ impl Filter {
         w.store(w.load(Ordering::Relaxed) | m, Ordering::Relaxed);
     }
 
-    pub fn maybe_present(&self, tag: u32) -> bool {
+    fn maybe_present(&self, tag: u32) -> bool {
         let (w, m) = self.bits(tag);
         Self::may_hold(w, m)
     }
@@ -604,25 +604,24 @@ impl Counts {
 
     /// Free slots: never used, vacant, expired or released.
     pub fn free(&self) -> i64 {
-        use super::space::st;
         self.get(st::FREE) + self.get(st::EXPIRED) + self.get(st::RELEASED)
     }
 
     pub fn offered(&self) -> i64 {
-        self.get(super::space::st::OFFERED)
+        self.get(st::OFFERED)
     }
 
     pub fn bound(&self) -> i64 {
-        self.get(super::space::st::BOUND)
+        self.get(st::BOUND)
     }
 
     pub fn declined(&self) -> i64 {
-        self.get(super::space::st::DECLINED)
+        self.get(st::DECLINED)
     }
 
     /// Start with `n` never-used slots.
     pub fn set_free(&mut self, n: i64) {
-        self.by_state[usize::from(super::space::st::FREE)] = n;
+        self.by_state[usize::from(st::FREE)] = n;
     }
 
     /// Account one slot moving from `from` to `to` (stored states).
@@ -745,7 +744,6 @@ impl Shard {
 /// A FIFO entry still names a free, dynamically leasable slot freed at `stamp`. (FIFO slots
 /// were all used once, so none is pristine.)
 pub(super) fn recycled_valid(sl: &Slot, r: Recycled) -> bool {
-    use super::space::st;
     sl.is_dynamic()
         && matches!(sl.state, st::FREE | st::EXPIRED | st::RELEASED)
         && sl.expires == r.stamp

@@ -139,6 +139,12 @@ pub(crate) const LEASE_OPTIONS: [u8; 27] = [
     opt::REBINDING_TIME, 4, 0, 0, 0, 0,
 ];
 
+/// The first two options of [`LEASE_OPTIONS`] (53 and 54), which lead every other reply.
+pub(crate) const ID_OPTIONS: [u8; 9] = match LEASE_OPTIONS.first_chunk::<9>() {
+    Some(ids) => *ids,
+    None => [0; 9],
+};
+
 /// RFC 768 UDP header fields that `finish` sets (the rest is written by `udp::emit`).
 const UDP_LENGTH: core::ops::Range<usize> = 4..6;
 const UDP_CHECKSUM: core::ops::Range<usize> = 6..8;
@@ -622,11 +628,7 @@ impl<'b> ReplyWriter<'b> {
         acc += if self.summed_to == pos {
             // Only END is left (the usual case after a pre-summed block): a byte at an even
             // offset is the high byte of its network-order word.
-            if odd {
-                u32::from(opt::END)
-            } else {
-                u32::from(opt::END) << 8
-            }
+            Self::placed(odd, u16::from(opt::END) << 8)
         } else {
             run_sum(
                 odd,
@@ -812,7 +814,7 @@ mod tests {
                             })
                             .unwrap();
                         } else if template {
-                            let ids: &[u8; 9] = T.first_chunk().unwrap();
+                            let ids = &ID_OPTIONS;
                             w.options_fixed(ids, |o| {
                                 o[2] = 5;
                                 o[5..9].copy_from_slice(&sid.octets());

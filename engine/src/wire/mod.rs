@@ -53,7 +53,7 @@ pub use dhcp::{
     MIN_MAX_MESSAGE_SIZE, MessageType, OptRef, RelayAgentInfo, SubOptions, opt,
 };
 pub use emit::{BootpReply, DEFAULT_TTL, EmitError, MIN_BOOTP_LEN, ReplyHeaders, ReplyWriter};
-pub(crate) use emit::{LEASE_OPTIONS, encode_option};
+pub(crate) use emit::{ID_OPTIONS, LEASE_OPTIONS, encode_option};
 pub use ether::{L2Header, TPID_8021AD, TPID_8021Q, VlanTag, VlanTags};
 pub use udp::{CLIENT_PORT, SERVER_PORT};
 
