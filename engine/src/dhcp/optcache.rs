@@ -16,6 +16,14 @@
 //! models?", 2012). A reader never waits; a writer that finds the entry busy simply does not
 //! cache. Entries are direct-mapped by a hash of the key; a colliding key overwrites.
 //!
+//! A hit is the usual reply's path, so it is kept short: the key is a few whole-word loads
+//! from the list with no loop ([`Key`]), three of its words are hashed and all five compared,
+//! and a block of up to 64 bytes is copied as a fixed run of words.
+//! That copy runs past the block; what it writes there is zeros (`put` stores zeros past every
+//! block, and a copy torn by a racing writer is zeroed before it is given up), because the
+//! reply writer sums the bytes past its options as zeros (`wire/emit.rs`, its checksum
+//! window).
+//!
 //! What is cached is exactly what the uncached path writes when nothing has to be left out for
 //! lack of room, so a hit is used only when the whole block fits (then the best-effort
 //! per-option path would have written every option too): replies are byte-for-byte the same
@@ -34,7 +42,8 @@ pub(crate) const MAX_LIST: usize = 32;
 pub(crate) const MAX_BLOCK: usize = 256;
 /// Blocks up to this long are copied with a fixed number of word stores.
 const SHORT_BLOCK: usize = 64;
-const KEY_WORDS: usize = 1 + MAX_LIST / 8;
+/// Words of a key ([`Key`]).
+const KEY_WORDS: usize = 5;
 const BLOCK_WORDS: usize = MAX_BLOCK / 8;
 /// Entries in a server's cache (a power of two): distinct (subnet, list) pairs in use at once.
 pub(crate) const DEFAULT_ENTRIES: usize = 256;
@@ -46,6 +55,7 @@ struct Entry {
     seq: AtomicU32,
     /// Block length in bytes (low 16 bits) and its block sum (high 16 bits).
     len_sum: AtomicU32,
+    /// The [`Key`] of the block.
     key: [AtomicU64; KEY_WORDS],
     data: [AtomicU64; BLOCK_WORDS],
 }
@@ -75,14 +85,70 @@ impl core::fmt::Debug for OptCache {
     }
 }
 
-/// A key: (`id`, `list`) as words, how many of them are in use (the rest are zero, here and
-/// in a stored key of the same list length, which word 0 holds), and their hash.
-struct Key {
-    words: [u64; KEY_WORDS],
-    // Only the tests look: `put` stores every word, the unused ones zero.
-    #[cfg_attr(not(test), allow(dead_code))]
-    used: usize,
-    hash: u64,
+/// The key of (`id`, `list`): five words that name the pair exactly, computed without a loop.
+///
+/// Word 0 holds a marker bit (so that an empty entry never matches), the list's length and
+/// `id`. The list's bytes are covered by whole little-endian 8-byte loads: its first 8 bytes
+/// (word 1) and its last 8 (word 2, overlapping word 1 for lists of 9 to 15 codes), and for
+/// lists longer than 16 bytes 8..16, and longer than 24 bytes 16..24 (words 3 and 4, zero
+/// otherwise). For one length those loads cover every byte, so equal keys mean equal lists.
+/// A list shorter than 8 bytes is one zero-padded word, in words 1 and 2.
+///
+/// WHY this shape: clients send lists of about 8 to 16 codes, for which a key is two loads
+/// and its comparison five word compares, straight-line; a key made of the list's zero-padded
+/// words needs a loop and a shifted tail, and cost most of a cache hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key([u64; KEY_WORDS]);
+
+impl Key {
+    /// The key of (`id`, `list`); `None` when the list is too long to cache.
+    #[inline(always)]
+    fn of(id: u32, list: &[u8]) -> Option<Key> {
+        let n = list.len();
+        if n > MAX_LIST {
+            return None;
+        }
+        let head = (1 << 63) | ((n as u64) << 32) | u64::from(id);
+        let word = |at: usize| {
+            list.get(at..)
+                .and_then(|w| w.first_chunk::<8>())
+                .map_or(0, |w| u64::from_le_bytes(*w))
+        };
+        let (first, last) = match list.last_chunk::<8>() {
+            Some(last) => (word(0), u64::from_le_bytes(*last)),
+            None => {
+                let w = short_word(list);
+                (w, w)
+            }
+        };
+        // Only what `first` and `last` do not cover; zero (not loaded) otherwise.
+        let middle = |at: usize| if n > at + 8 { word(at) } else { 0 };
+        Some(Key([head, first, last, middle(8), middle(16)]))
+    }
+
+    /// FxHash-style mixing (as the server's other indices hash) of the words that decide
+    /// short lists; longer lists that share them differ in the comparison.
+    #[inline]
+    fn hash(&self) -> u64 {
+        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        mix(mix(mix(0, self.0[0]), self.0[1]), self.0[2])
+    }
+}
+
+/// A list shorter than 8 bytes as one zero-padded little-endian word: two overlapping 4-byte
+/// loads from 4 bytes on, byte by byte below.
+#[inline]
+fn short_word(list: &[u8]) -> u64 {
+    match (list.first_chunk::<4>(), list.last_chunk::<4>()) {
+        (Some(lo), Some(hi)) => {
+            u64::from(u32::from_le_bytes(*lo))
+                | u64::from(u32::from_le_bytes(*hi)) << (8 * (list.len() - 4))
+        }
+        _ => list
+            .iter()
+            .rev()
+            .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+    }
 }
 
 /// Copy `data`'s words into the whole 8-byte chunks of `dst`, as many as both have; returns
@@ -95,64 +161,6 @@ fn copy_words<'o>(dst: &'o mut [u8], data: &[AtomicU64]) -> &'o mut [u8] {
         chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
     }
     chunks.into_remainder()
-}
-
-/// FxHash-style mixing of one word (as the server's other indices hash).
-#[inline]
-fn mix(h: u64, w: u64) -> u64 {
-    (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-}
-
-/// Word 0 of the key of (`id`, `list`): a marker bit (so that an empty entry never matches),
-/// the list's length and `id`.
-#[inline]
-fn head_word(id: u32, list: &[u8]) -> u64 {
-    (1 << 63) | ((list.len() as u64) << 32) | u64::from(id)
-}
-
-/// Call `f` with each word of `list` after word 0: whole little-endian 8-byte words, then the
-/// rest zero-padded as a whole word would be. The one definition of the key's words, for
-/// [`key`] (which stores them) and [`OptCache::get`] (which hashes and compares them straight
-/// from the list, without building a key on the stack: that copy was most of a lookup).
-#[inline(always)]
-fn list_words(list: &[u8], mut f: impl FnMut(u64)) {
-    let mut rest = list;
-    while let Some((chunk, more)) = rest.split_first_chunk::<8>() {
-        f(u64::from_le_bytes(*chunk));
-        rest = more;
-    }
-    let tail = rest.len();
-    if tail != 0 {
-        // The last 8 bytes of the list, shifted so that only the tail remains; a list
-        // shorter than a word is gathered byte by byte.
-        f(match list.last_chunk::<8>() {
-            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail)),
-            None => rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
-        });
-    }
-}
-
-/// The key of (`id`, `list`); `None` when the list is too long to cache.
-fn key(id: u32, list: &[u8]) -> Option<Key> {
-    if list.len() > MAX_LIST {
-        return None;
-    }
-    let mut words = [0u64; KEY_WORDS];
-    let first = head_word(id, list);
-    words[0] = first;
-    let mut hash = mix(0, first);
-    let mut used = 1;
-    list_words(list, |w| {
-        if let Some(slot) = words.get_mut(used) {
-            *slot = w;
-        }
-        hash = mix(hash, w);
-        used += 1;
-    });
-    Some(Key { words, used, hash })
 }
 
 impl OptCache {
@@ -180,7 +188,9 @@ impl OptCache {
     /// The cached block of (`id`, `list`), if its length is at most `room`: copied into the
     /// front of `out` (which must hold `room` bytes), its length and block sum returned. On a
     /// miss (or a block longer than `room`) `None` is returned. Either way `out` may have been
-    /// written past what is returned (up to 64 bytes, or the next multiple of 8, that fit).
+    /// written past what is returned (up to 64 bytes, or the next multiple of 8, that fit),
+    /// but only with zeros: the reply writer counts on the bytes past its options being zero
+    /// (its checksum window, `wire/emit.rs`).
     pub(crate) fn get(
         &self,
         id: u32,
@@ -188,31 +198,19 @@ impl OptCache {
         room: usize,
         out: &mut [u8],
     ) -> Option<(usize, u16)> {
-        if list.len() > MAX_LIST {
-            return None;
-        }
-        // The key's words are hashed, and then compared, straight from the list (as `key`
-        // builds them).
-        let first = head_word(id, list);
-        let mut hash = mix(0, first);
-        list_words(list, |w| hash = mix(hash, w));
-        let e = self.entry(hash)?;
+        let key = Key::of(id, list)?;
+        let e = self.entry(key.hash())?;
         let s1 = e.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
             return None;
         }
-        // Words past the list's are zero in a stored key of the same length (which word 0
-        // compares), so they need no comparing.
-        let mut stored = e.key.iter();
-        let mut same = stored
-            .next()
-            .is_some_and(|a| a.load(Ordering::Relaxed) == first);
-        list_words(list, |w| {
-            same &= stored
-                .next()
-                .is_some_and(|a| a.load(Ordering::Relaxed) == w);
-        });
-        if !same {
+        // Every word compared (the words past a short list are zero in both keys).
+        let diff = e
+            .key
+            .iter()
+            .zip(key.0)
+            .fold(0, |d, (a, b)| d | (a.load(Ordering::Relaxed) ^ b));
+        if diff != 0 {
             return None;
         }
         let len_sum = e.len_sum.load(Ordering::Relaxed);
@@ -221,13 +219,18 @@ impl OptCache {
             return None;
         }
         let words = len.div_ceil(8);
-        if let (true, Some(first)) = (len <= SHORT_BLOCK, out.first_chunk_mut::<SHORT_BLOCK>()) {
-            // The usual short block: a fixed run of word copies, no loop (the words past
-            // `len` land in the room after the block, which is not part of the reply).
+        // The words past a block are stored as zeros (`put`), so copying whole words past
+        // `len` writes zeros there.
+        let copied = if let (true, Some(first)) =
+            (len <= SHORT_BLOCK, out.first_chunk_mut::<SHORT_BLOCK>())
+        {
+            // The usual short block: a fixed run of word copies, no loop.
             copy_words(first, &e.data);
+            SHORT_BLOCK
         } else if let Some(whole) = out.get_mut(..words * 8) {
-            // Whole words with constant-size stores, the last one past `len` when it fits.
+            // Whole words with constant-size stores.
             copy_words(whole, &e.data);
+            words * 8
         } else {
             let tail = copy_words(out.get_mut(..len)?, &e.data);
             if let Some(word) = e.data.get(len / 8)
@@ -236,10 +239,18 @@ impl OptCache {
                 let w = word.load(Ordering::Relaxed).to_le_bytes();
                 tail.copy_from_slice(&w[..tail.len()]);
             }
-        }
+            len
+        };
         // The copy is valid only if no writer touched the entry meanwhile.
         fence(Ordering::Acquire);
-        (e.seq.load(Ordering::Relaxed) == s1).then_some((len, (len_sum >> 16) as u16))
+        if e.seq.load(Ordering::Relaxed) != s1 {
+            // A writer raced the copy: zeros, not a mix of two blocks, where it went.
+            if let Some(torn) = out.get_mut(..copied) {
+                torn.fill(0);
+            }
+            return None;
+        }
+        Some((len, (len_sum >> 16) as u16))
     }
 
     /// Remember `block` and its block sum `sum` for (`id`, `list`). Skipped when the list or
@@ -248,10 +259,10 @@ impl OptCache {
         if block.len() > MAX_BLOCK {
             return;
         }
-        let Some(k) = key(id, list) else {
+        let Some(k) = Key::of(id, list) else {
             return;
         };
-        let Some(e) = self.entry(k.hash) else {
+        let Some(e) = self.entry(k.hash()) else {
             return;
         };
         let s = e.seq.load(Ordering::Relaxed);
@@ -264,14 +275,18 @@ impl OptCache {
         }
         // Readers that see any of the stores below also see the odd counter.
         fence(Ordering::Release);
-        for (a, &b) in e.key.iter().zip(&k.words) {
+        for (a, b) in e.key.iter().zip(k.0) {
             a.store(b, Ordering::Relaxed);
         }
         e.len_sum
             .store(block.len() as u32 | u32::from(sum) << 16, Ordering::Relaxed);
-        for (word, chunk) in e.data.iter().zip(block.chunks(8)) {
+        // The block zero-padded to whole words, and zeros past it (see `get`).
+        let mut chunks = block.chunks(8);
+        for word in &e.data {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            if let Some(chunk) = chunks.next() {
+                b[..chunk.len()].copy_from_slice(chunk);
+            }
             word.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
         e.seq.store(s.wrapping_add(2), Ordering::Release);
@@ -293,21 +308,40 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_the_zero_padded_list_for_every_length() {
+    fn keys_name_every_byte_of_every_list_length() {
         let list: Vec<u8> = (1..=MAX_LIST as u8 + 1).collect();
         for n in 0..=MAX_LIST {
-            let Key { words: k, used, .. } = key(9, &list[..n]).expect("short enough");
+            let l = &list[..n];
+            let Key(k) = Key::of(9, l).expect("short enough");
+            // The definition, from the zero-padded list.
             let mut padded = [0u8; MAX_LIST];
-            padded[..n].copy_from_slice(&list[..n]);
-            assert_eq!(k[0], (1 << 63) | ((n as u64) << 32) | 9);
-            for (i, w) in k[1..].iter().enumerate() {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&padded[i * 8..i * 8 + 8]);
-                assert_eq!(*w, u64::from_le_bytes(b), "length {n} word {i}");
+            padded[..n].copy_from_slice(l);
+            let word = |at: usize| u64::from_le_bytes(padded[at..at + 8].try_into().unwrap());
+            let last = if n >= 8 {
+                u64::from_le_bytes(l[n - 8..].try_into().unwrap())
+            } else {
+                word(0)
+            };
+            let middle = |at: usize| if n > at + 8 { word(at) } else { 0 };
+            assert_eq!(
+                k,
+                [
+                    (1 << 63) | ((n as u64) << 32) | 9,
+                    word(0),
+                    last,
+                    middle(8),
+                    middle(16)
+                ],
+                "length {n}"
+            );
+            // Any one byte changed changes the key.
+            for i in 0..n {
+                let mut other = l.to_vec();
+                other[i] ^= 0x80;
+                assert_ne!(Key::of(9, &other), Some(Key(k)), "length {n} byte {i}");
             }
-            assert_eq!(used, 1 + n.div_ceil(8), "length {n}");
         }
-        assert!(key(9, &list).is_none());
+        assert!(Key::of(9, &list).is_none());
     }
 
     #[test]
@@ -393,9 +427,27 @@ mod tests {
     }
 
     #[test]
+    fn past_the_block_only_zeros_are_written() {
+        // The reply writer's checksum window needs zeros past the options: a short block
+        // stored where a longer one was must not copy the longer one's tail along.
+        let c = OptCache::new(1);
+        let mut out = [0u8; MAX_BLOCK];
+        c.put(0, &[1], &[0xee; 100], 1);
+        c.put(0, &[2], &[7; 13], 2);
+        assert_eq!(c.get(0, &[2], MAX_BLOCK, &mut out), Some((13, 2)));
+        assert_eq!(&out[..13], &[7; 13]);
+        assert!(out[13..].iter().all(|&b| b == 0));
+        // A long block copied in whole words: its last word is zero-padded.
+        c.put(0, &[3], &[9; 77], 3);
+        let mut out = [0u8; MAX_BLOCK];
+        assert_eq!(c.get(0, &[3], MAX_BLOCK, &mut out), Some((77, 3)));
+        assert!(out[77..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn concurrent_writers_never_let_a_reader_see_a_torn_block() {
         // Four threads hammer ONE entry with different keys; every hit must return exactly
-        // the block of the key asked for.
+        // the block of the key asked for, and hit or miss nothing but zeros past it.
         let c = Arc::new(OptCache::new(1));
         let threads: Vec<_> = (0..4u32)
             .map(|t| {
@@ -407,11 +459,15 @@ mod tests {
                         let list: Vec<u8> = (0..(i % 9) as u8).map(|b| b ^ t as u8).collect();
                         let want = block_for(t, &list);
                         let sum = want.len() as u16 ^ 0x5a5a;
-                        if let Some((n, s)) = c.get(t, &list, MAX_BLOCK, &mut out) {
+                        out.fill(0);
+                        let got = c.get(t, &list, MAX_BLOCK, &mut out);
+                        if let Some((n, s)) = got {
                             assert_eq!(&out[..n], &want[..], "thread {t} iteration {i}");
                             assert_eq!(s, sum, "thread {t} iteration {i}");
                             hits += 1;
                         }
+                        let past = &out[got.map_or(0, |(n, _)| n)..];
+                        assert!(past.iter().all(|&b| b == 0), "thread {t} iteration {i}");
                         c.put(t, &list, &want, sum);
                     }
                     hits

@@ -272,12 +272,20 @@ const fn encoded_len(len: usize) -> usize {
 }
 
 /// Write an option received from the client back unchanged (joined if it was split).
+#[inline]
 fn put_optref(w: &mut ReplyWriter<'_>, r: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
-    if let Some(v) = r.contiguous() {
-        return w.option(r.code(), v);
+    match r.contiguous() {
+        Some(v) => w.option(r.code(), v),
+        None => put_joined(w, r),
     }
-    // A split value (RFC 3396) is joined here: a client identifier has no business being
-    // longer than this, and RFC 6842 asks for it "unaltered", which a joined copy is.
+}
+
+/// [`put_optref`] for a split value (RFC 3396), rare: out of line, with its buffer.
+#[cold]
+#[inline(never)]
+fn put_joined(w: &mut ReplyWriter<'_>, r: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
+    // Joined here: a client identifier has no business being longer than this, and RFC 6842
+    // asks for it "unaltered", which a joined copy is.
     let mut buf = [0u8; 1024];
     let v = r.copy_into(&mut buf);
     if v.len() < r.len() {
@@ -310,6 +318,12 @@ enum Source<'a> {
 }
 
 /// Write the configured options (reservation first, then subnet) the client gets.
+///
+/// The usual case is a cache hit: one parameter request list, no reservation options, and the
+/// (subnet, list) block in the block cache (see `optcache`), copied whole. Everything else,
+/// filling the cache included, is [`put_configured_slow`], kept out of line so that the hot
+/// path stays small (fewer registers spilled around it).
+#[inline]
 fn put_configured(
     w: &mut ReplyWriter<'_>,
     facts: &Facts<'_>,
@@ -318,6 +332,31 @@ fn put_configured(
     tail: usize,
 ) {
     let host = host.filter(|h| !h.is_empty());
+    if host.is_none()
+        && let Some(list) = facts.prl.and_then(|prl| prl.contiguous())
+    {
+        // The result depends on (subnet, list) alone: taken from the block cache when it
+        // fits whole (see the first arm of `put_configured_slow`, which fills the cache).
+        let (cache, id) = subnet.cache();
+        let room = w.remaining().saturating_sub(tail);
+        if w.options_with_sum(|dst| cache.get(id, list, room, dst))
+            .is_some()
+        {
+            return;
+        }
+    }
+    put_configured_slow(w, facts, subnet, host, tail);
+}
+
+/// [`put_configured`] without the block cache's hit (`host`: non-empty reservation options).
+#[inline(never)]
+fn put_configured_slow(
+    w: &mut ReplyWriter<'_>,
+    facts: &Facts<'_>,
+    subnet: &OptIndex,
+    host: Option<&OptionSet>,
+    tail: usize,
+) {
     let lookup = |code: u8| -> Option<Source<'_>> {
         if let Some(v) = host.and_then(|h| h.get(code)) {
             return (!is_protocol_option(code)).then_some(Source::Value(v));
@@ -341,22 +380,14 @@ fn put_configured(
             }
         }
     };
-    // The set of codes written (`CodeSet`) is made in the arms that need it: the usual cache
-    // hit returns before noting any code.
     match facts.prl {
         Some(prl) if host.is_none() && prl.contiguous().is_some() => {
-            // The usual case, the general one below specialised: one list, no reservation
+            // The block cache's case (see `put_configured`), which missed or whose block did
+            // not fit: the general arm below specialised to one list and no reservation
             // options, so every value is the subnet's pre-encoded option (same order, same
-            // RFC 3442 rule, same best effort), and the result depends on (subnet, list) alone:
-            // it is taken from the block cache when it fits whole (see `optcache`).
+            // RFC 3442 rule, same best effort). A complete block fills the cache.
             let list = prl.contiguous().unwrap_or(&[]);
             let (cache, id) = subnet.cache();
-            let room = w.remaining().saturating_sub(tail);
-            if w.options_with_sum(|dst| cache.get(id, list, room, dst))
-                .is_some()
-            {
-                return;
-            }
             let mut sent = CodeSet::default();
             let mark = w.mark();
             let mut complete = true;

@@ -16,10 +16,14 @@
 //! fields, skips `sname`/`file` when empty and the PAD after END (zeros add nothing), and takes
 //! blocks of options whose sum was computed once in advance (a subnet's configured options,
 //! see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an even or odd offset
-//! (see `run_sum`). The pseudo header's two addresses are not summed again either:
-//! `ipv4::emit` returns their sum, taken while it wrote them into the IPv4 header. In debug
-//! builds `finish` checks its result against the whole-datagram computation of `udp::finish`,
-//! and `ipv4::finish` its header checksum against the whole header's.
+//! (see `run_sum`). The options before such a block (or before END) are summed as one
+//! constant-size window when they fit in the 60 option bytes of a minimal message, which `new`
+//! zeroes in advance (see `SUM_WINDOW`); that zeroing is also a short reply's PAD. So nothing
+//! may be written past the options but zeros. The pseudo header's two addresses are not
+//! summed again either: `ipv4::emit` returns their sum, taken while it wrote them into the
+//! IPv4 header. In debug builds `finish` checks its result against the whole-datagram
+//! computation of `udp::finish`, and `ipv4::finish` its header checksum against the whole
+//! header's.
 
 use super::dhcp::{BOOTREPLY, MAGIC_COOKIE, MIN_MAX_MESSAGE_SIZE, field, opt};
 use super::{Request, VlanTags, checksum, ether, ipv4, udp};
@@ -166,6 +170,18 @@ fn run_sum(odd: bool, run: &[u8]) -> u32 {
     ReplyWriter::placed(odd, checksum::sum(0, run) as u16)
 }
 
+/// Option bytes, from the magic cookie on, summed as one constant-size array when the options
+/// not pre-summed end inside them: the 64 bytes up to the 300-byte minimum message.
+///
+/// WHY: summing a run of variable length costs a dispatch on its length and tail (~45
+/// instructions for the ~36 bytes of cookie, leading options and client identifier before a
+/// cached block); a constant-size array is a fixed chain of additions. `new` zeroes these
+/// bytes (a short reply's PAD) and every write stores exactly its own bytes (a fill of
+/// `options_with_sum` only zeros past them), so past the last option written the window holds
+/// zeros, which add nothing. The window stays inside the frame: a frame is never shorter
+/// than the minimum message, and nothing is written past a frame.
+const SUM_WINDOW: usize = MIN_BOOTP_LEN - field::COOKIE.start;
+
 /// Writes one reply frame into a TX buffer. See the module docs.
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
@@ -182,12 +198,12 @@ pub struct ReplyWriter<'b> {
     names: bool,
     /// Option bytes before this offset are already added into `acc` (absolute).
     summed_to: usize,
-    /// Partial sum ([`run_sum`]) of the option bytes before `summed_to`.
+    /// Partial sum ([`run_sum`]) of the option bytes before `summed_to`, started with the
+    /// UDP pseudo header (RFC 768) but its length: the two IPv4 addresses (summed when
+    /// `ipv4::emit` wrote them) and the protocol.
     acc: u32,
     /// Sum of the IPv4 header as `ipv4::emit` wrote it, for `ipv4::finish`.
     ip_sum: u32,
-    /// Sum of the two IPv4 addresses, the bulk of the UDP pseudo header (RFC 768).
-    addr_sum: u32,
 }
 
 impl<'b> ReplyWriter<'b> {
@@ -206,9 +222,9 @@ impl<'b> ReplyWriter<'b> {
         if buf.len() < bootp_off + MIN_BOOTP_LEN {
             return Err(EmitError::NoRoom);
         }
-        // IPv4, UDP and the fixed BOOTP header as one constant-size borrow, split at constant
-        // offsets: one bounds check for all three.
-        let l3: &mut [u8; IP_UDP_LEN + field::OPTIONS] = buf
+        // IPv4, UDP and the minimal BOOTP message as one constant-size borrow, split at
+        // constant offsets: one bounds check for all three.
+        let l3: &mut [u8; IP_UDP_LEN + MIN_BOOTP_LEN] = buf
             .get_mut(ip_off..)
             .and_then(|f| f.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
@@ -222,11 +238,20 @@ impl<'b> ReplyWriter<'b> {
             .ok_or(EmitError::NoRoom)?;
         udp::emit(u, h.udp_src, h.udp_dst).ok_or(EmitError::NoRoom)?;
         // One constant-size fill for the whole fixed header, so `bootp` only writes the
-        // fields and the names it is given.
-        let fixed: &mut [u8; field::OPTIONS] = fixed.try_into().map_err(|_| EmitError::NoRoom)?;
-        *fixed = [0; field::OPTIONS];
-        fixed[field::OP] = BOOTREPLY;
-        fixed[field::COOKIE].copy_from_slice(&MAGIC_COOKIE);
+        // fields and the names it is given, and for the first 60 option bytes: the PAD of a
+        // short reply, and the zeros past END of the checksum window (see `SUM_WINDOW`).
+        // Three constant-size stores around the cookie: one 300-byte fill would be a call.
+        let msg: &mut [u8; MIN_BOOTP_LEN] = fixed.try_into().map_err(|_| EmitError::NoRoom)?;
+        let (fixed, options) = msg
+            .split_first_chunk_mut::<{ field::OPTIONS }>()
+            .ok_or(EmitError::NoRoom)?;
+        let (before_cookie, cookie) = fixed
+            .split_first_chunk_mut::<{ field::COOKIE.start }>()
+            .ok_or(EmitError::NoRoom)?;
+        *before_cookie = [0; field::COOKIE.start];
+        before_cookie[field::OP] = BOOTREPLY;
+        cookie.copy_from_slice(&MAGIC_COOKIE);
+        options.fill(0);
         let buf_end = buf.len().min(bootp_off + MAX_BOOTP_LEN);
         let limit_end = bootp_off + usize::from(MIN_MAX_MESSAGE_SIZE) - IP_UDP_LEN;
         Ok(ReplyWriter {
@@ -236,9 +261,8 @@ impl<'b> ReplyWriter<'b> {
             end: buf_end.min(limit_end),
             names: false,
             summed_to: bootp_off + field::COOKIE.start,
-            acc: 0,
+            acc: addr_sum + u32::from(ipv4::PROTO_UDP),
             ip_sum,
-            addr_sum,
         })
     }
 
@@ -406,8 +430,10 @@ impl<'b> ReplyWriter<'b> {
         sum: u16,
     ) -> Result<(), EmitError> {
         let at = self.pos;
+        // Before the block is written: see `pending_sum`.
+        let before = self.pending_sum(at);
         self.option_encoded(encoded)?;
-        self.presummed(at, sum);
+        self.presummed(before, at, sum);
         Ok(())
     }
 
@@ -464,35 +490,60 @@ impl<'b> ReplyWriter<'b> {
 
     /// Let `fill` write whole, already encoded options straight into the frame: it gets the
     /// bytes still available for options and returns how many it filled and their
-    /// [`Self::block_sum`], or `None` to write nothing (whatever it put in the buffer is then
-    /// not part of the reply).
+    /// [`Self::block_sum`], or `None` to write nothing. Past what it fills (everywhere, when
+    /// it returns `None`) it may store only zeros: the bytes past the options must stay zero
+    /// (see [`SUM_WINDOW`]).
     pub(crate) fn options_with_sum(
         &mut self,
         fill: impl FnOnce(&mut [u8]) -> Option<(usize, u16)>,
     ) -> Option<usize> {
         let at = self.pos;
         let room = self.remaining();
-        let (n, sum) = fill(self.buf.get_mut(at..at + room)?)?;
+        // Before the block is written: see `pending_sum`.
+        let before = self.pending_sum(at);
+        let out = self.buf.get_mut(at..at + room)?;
+        let (n, sum) = fill(out)?;
         if n > room {
+            // Not a fill that keeps its word: nothing of it stays (see `SUM_WINDOW`).
+            out.fill(0);
             return None;
         }
         self.pos = at + n;
-        self.presummed(at, sum);
+        self.presummed(before, at, sum);
         Some(n)
     }
 
-    /// The bytes from `at` to `pos` have the block sum `sum`: add everything written before
-    /// them, then `sum` itself, swapped when the block starts at an odd offset of the UDP
-    /// datagram (RFC 1071 §2(B), see [`run_sum`]).
-    #[inline]
-    fn presummed(&mut self, at: usize, sum: u16) {
-        // Nothing pending (this block directly follows another pre-summed one): no call for
-        // an empty run.
-        if self.summed_to != at {
-            let before = self.buf.get(self.summed_to..at).unwrap_or(&[]);
-            self.acc += run_sum(self.odd(self.summed_to), before);
+    /// The option bytes written but not summed yet, from `summed_to` up to `to`: as the
+    /// constant-size window ([`SUM_WINDOW`]) when they start at the cookie and end inside
+    /// it, as a run otherwise. Called before anything is written at `to` (a block, or after
+    /// END), so that the window holds nothing past `to` but zeros.
+    #[inline(always)]
+    fn pending_sum(&self, to: usize) -> u32 {
+        let from = self.summed_to;
+        if from == to {
+            // Nothing pending (a block right after another): no call for an empty run.
+            return 0;
         }
-        self.acc += Self::placed(self.odd(at), sum);
+        let cookie = self.bootp_off() + field::COOKIE.start;
+        if from == cookie
+            && to <= cookie + SUM_WINDOW
+            && let Some(window) = self
+                .buf
+                .get(cookie..)
+                .and_then(|w| w.first_chunk::<SUM_WINDOW>())
+        {
+            // The cookie is at an even offset of the datagram: no swap.
+            return checksum::sum_array(0, window);
+        }
+        run_sum(self.odd(from), self.buf.get(from..to).unwrap_or(&[]))
+    }
+
+    /// The bytes from `at` to `pos` have the block sum `sum`, and `before` is the
+    /// [`Self::pending_sum`] of the bytes written before them: add both, `sum` swapped when the
+    /// block starts at an odd offset of the UDP datagram (RFC 1071 §2(B), see [`run_sum`]).
+    #[inline]
+    fn presummed(&mut self, before: u32, at: usize, sum: u16) {
+        self.acc += before + Self::placed(self.odd(at), sum);
         self.summed_to = self.pos;
     }
 
@@ -598,43 +649,39 @@ impl<'b> ReplyWriter<'b> {
         }
         let udp_off = self.udp_off();
         let (bootp_off, pos) = (self.bootp_off(), self.pos);
-        let odd = self.odd(self.summed_to);
+        *self.buf.get_mut(pos).ok_or(EmitError::NoRoom)? = opt::END;
+        // The option bytes not summed yet, through END (the PAD after it adds nothing).
+        let pending = if self.summed_to == pos {
+            // Only END is left (the usual case after a pre-summed block): a byte at an even
+            // offset is the high byte of its network-order word.
+            Self::placed(self.odd(pos), u16::from(opt::END) << 8)
+        } else {
+            self.pending_sum(pos + 1)
+        };
+        // RFC 2131 §4.1: the rest of a short message is PAD (0), which `new` stored and no
+        // write went past (see `SUM_WINDOW`).
+        let end = (pos + 1).max(bootp_off + MIN_BOOTP_LEN);
+        debug_assert!(
+            self.buf
+                .get(pos + 1..end)
+                .is_some_and(|pad| pad.iter().all(|&b| b == opt::PAD)),
+            "PAD after END"
+        );
         let buf = &mut *self.buf;
-        *buf.get_mut(pos).ok_or(EmitError::NoRoom)? = opt::END;
-        let mut end = pos + 1;
-        let min_end = bootp_off + MIN_BOOTP_LEN;
-        if end < min_end {
-            // RFC 2131 §4.1: the remainder is PAD (0).
-            buf.get_mut(end..min_end)
-                .ok_or(EmitError::NoRoom)?
-                .fill(opt::PAD);
-            end = min_end;
-        }
         let ip_total = u16::try_from(end - self.ip_off).map_err(|_| EmitError::NoRoom)?;
         let udp_len = u16::try_from(end - udp_off).map_err(|_| EmitError::NoRoom)?;
 
         // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
         // (partial sums, see `run_sum`). The partial sums stay unfolded (a handful of 16-bit
         // numbers) and become the starting value of the header's sum: one fold for all. The
-        // pseudo header's addresses were summed when the IPv4 header was written.
-        let mut acc = self.acc + self.addr_sum + u32::from(ipv4::PROTO_UDP) + u32::from(udp_len);
+        // pseudo header but its length is in `acc` from the start.
+        let mut acc = self.acc + pending + u32::from(udp_len);
         if self.names {
             let names = buf
                 .get(bootp_off + field::SNAME.start..bootp_off + field::FILE.end)
                 .ok_or(EmitError::NoRoom)?;
             acc += checksum::sum(0, names);
         }
-        // The option bytes not summed yet, through END (the PAD after it adds nothing).
-        acc += if self.summed_to == pos {
-            // Only END is left (the usual case after a pre-summed block): a byte at an even
-            // offset is the high byte of its network-order word.
-            Self::placed(odd, u16::from(opt::END) << 8)
-        } else {
-            run_sum(
-                odd,
-                buf.get(self.summed_to..pos + 1).ok_or(EmitError::NoRoom)?,
-            )
-        };
         // The IPv4 header, the UDP header and the BOOTP fields before `sname` as one
         // constant-size borrow: one bounds check for every length and checksum written below.
         let l3: &mut [u8; ipv4::HEADER_LEN + udp::HEADER_LEN + field::SNAME.start] = buf
@@ -708,7 +755,9 @@ mod tests {
     fn presummed_blocks_at_odd_and_even_offsets_give_the_same_frame() {
         // A block summed once (as the option cache does) must add up wherever it lands: at
         // even and odd offsets (RFC 1071 §2(B)), after and before other options, with and
-        // without names, tagged or not (the IP offset moves by 4 per tag).
+        // without names, tagged or not (the IP offset moves by 4 per tag). The options
+        // before it are summed as the window when they end inside it (`lead` up to 55) and as
+        // a run when they do not, and so are the options of a reply without a block.
         let block: Vec<u8> = [
             &[1u8, 4, 255, 255, 255, 0][..],
             &[3, 4, 10, 0, 0, 1],
@@ -724,7 +773,7 @@ mod tests {
         }])
         .unwrap();
         for vlans in [VlanTags::NONE, tagged] {
-            for lead in 0..6usize {
+            for lead in (0..6usize).chain(50..60).chain([100]) {
                 for names in [false, true] {
                     let write = |summed: bool, out: &mut [u8]| -> usize {
                         let mut w = ReplyWriter::new(out, &headers(vlans)).unwrap();
@@ -752,8 +801,8 @@ mod tests {
                         }
                         w.bootp(&b).unwrap();
                         w.option_u8(opt::MESSAGE_TYPE, 2).unwrap();
-                        // `lead` value bytes shift the block's parity.
-                        w.option(12, &[b'h'; 8][..lead]).unwrap();
+                        // `lead` value bytes shift the block's parity and offset.
+                        w.option(12, &[b'h'; 100][..lead]).unwrap();
                         if summed {
                             w.option_encoded_summed(&block, sum).unwrap();
                             // A second pre-summed block right after the first.
@@ -768,7 +817,8 @@ mod tests {
                         }
                         if !names {
                             // With names the blocks come last: END right after them.
-                            w.option(61, &[1, 2, 0xcc, 0, 0, 0, 1][..lead + 1]).unwrap();
+                            w.option(61, &[1, 2, 0xcc, 0, 0, 0, 1][..lead % 7 + 1])
+                                .unwrap();
                         }
                         w.finish().unwrap()
                     };
@@ -780,6 +830,31 @@ mod tests {
                     assert!(udp_checksum_ok(&a[..la], ip_off), "lead {lead}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn options_ending_inside_and_past_the_window_sum_right() {
+        // Without a pre-summed block every option is summed in `finish`: as the window while
+        // END is inside it (the zeros `new` stored after it add nothing), as a run past it.
+        // Whatever the buffer held before, the frame and its checksum are the same.
+        for lead in 0..=SUM_WINDOW + 4 {
+            let write = |out: &mut [u8]| -> usize {
+                let mut w = ReplyWriter::new(out, &headers(VlanTags::NONE)).unwrap();
+                w.option_u8(opt::MESSAGE_TYPE, 6).unwrap();
+                w.option(12, &[b'h'; SUM_WINDOW + 4][..lead]).unwrap();
+                w.finish().unwrap()
+            };
+            let (mut a, mut b) = ([0x55u8; 700], [0xaau8; 700]);
+            let (la, lb) = (write(&mut a), write(&mut b));
+            // 240 fixed bytes, 53 (3 bytes), 12 (2 + lead) and END; at least 300.
+            assert_eq!(
+                la,
+                42 + MIN_BOOTP_LEN.max(field::OPTIONS + 6 + lead),
+                "lead {lead}"
+            );
+            assert_eq!(&a[..la], &b[..lb], "lead {lead}");
+            assert!(udp_checksum_ok(&a[..la], 14), "lead {lead}");
         }
     }
 
