@@ -1,5 +1,5 @@
 //! One shard's private state: its clients' index, their expiry timers, its blocks and its FIFOs
-//! of freed addresses. Everything here sits behind the shard's one mutex.
+//! of freed addresses. Everything here sits behind the shard's one lock.
 //!
 //! WHY a compact index of our own: the map from (client, subnet) to slot stores only a 32-bit
 //! tag of a keyed hash and the slot number, packed in one `u64`, not the 32-byte
@@ -55,25 +55,29 @@ pub(super) const WHEEL: u32 = 4096;
 /// Bloom filter of 4 bits per bucket (one 64-bit word per lookup, 1/16 of the buckets' size,
 /// so it mostly stays cached) answers "absent" without touching the buckets; new entries wait
 /// in a small pending batch and are inserted [`PENDING`] at a time, so their misses overlap
-/// instead of stalling one after the other. Deletions leave their filter bits set (the filter
-/// only ever says "maybe"); the filter is rebuilt from the entries after as many insertions as
-/// there are buckets (amortised O(1)) and on growth.
+/// instead of stalling one after the other. An insertion is thus a few stores, with the filter
+/// word and bits its lookup already computed ([`Probe`]); whether the buckets must grow, and
+/// whether the filter is due for a rebuild, is decided once per batch, when it is flushed.
+/// Deletions leave their filter bits set (the filter only ever says "maybe"); the filter is
+/// rebuilt from the entries after as many insertions as there are buckets (amortised O(1))
+/// and on growth.
 ///
 /// WHY the filter is shared atomics: a worker handling a batch of frames prefetches each
 /// client's filter word *before* it decides on the first of them (`LeaseTables::prefetch`, no
 /// lock), and later reads it to decide whether to prefetch the client's bucket too
 /// ([`BucketsAt`]), so the batch's cache misses overlap instead of stalling each decision in
-/// turn. The filter
-/// keeps its size for the index's lifetime (it is sized for the expected entries; if the
-/// index grows past that, it only says "maybe" more often), so the lock-free reader never
-/// sees it replaced. Writes happen under the shard lock only, as plain loads and stores.
+/// turn. The filter keeps its size for the index's lifetime (it is sized for the expected
+/// entries; if the index grows past that, it only says "maybe" more often), so the lock-free
+/// reader never sees it replaced. Writes happen under the shard lock only, as plain loads and
+/// stores.
 pub(super) struct Index {
     buckets: Box<[u64]>,
     /// 32 - log2(buckets.len()).
     shift: u32,
     /// Entries in `buckets` plus pending ones.
     len: usize,
-    /// Grow when `len` reaches this (the load limit, precomputed for the insert path).
+    /// The most entries `buckets` may hold (the load limit, precomputed); checked when the
+    /// pending batch is flushed, the only time `buckets` fills.
     grow_at: usize,
     /// Blocked Bloom filter over the tags of every entry inserted since the last rebuild.
     filter: Filter,
@@ -161,7 +165,7 @@ impl Index {
     }
 
     fn maybe_present(&self, tag: u32) -> bool {
-        self.filter.maybe_present(tag)
+        self.filter.probe(u64::from(tag) << 32).may_be_present()
     }
 
     pub fn len(&self) -> usize {
@@ -178,18 +182,18 @@ impl Index {
         (self.buckets.len() + self.filter.words.len()) * std::mem::size_of::<u64>()
     }
 
-    /// Slots stored under `h`'s tag: at most 4 (more only after a 32-bit tag collision of
-    /// several of a shard's clients in one subnet, or stale entries; the rest are reached
+    /// Slots stored under the probe's tag: at most 4 (more only after a 32-bit tag collision
+    /// of several of a shard's clients in one subnet, or stale entries; the rest are reached
     /// after those are cleaned up).
     ///
     /// The filter check is inlined into the caller and the probe kept out of line: a new
     /// client (every fresh DISCOVER) stops at the filter, and a call would cost more than it.
     #[inline]
-    pub fn candidates(&self, h: u64) -> ([u32; 4], usize) {
-        if !self.maybe_present(Self::tag(h)) {
+    pub fn candidates(&self, p: &Probe<'_>) -> ([u32; 4], usize) {
+        if !p.may_be_present() {
             return ([0u32; 4], 0);
         }
-        self.probe(h)
+        self.probe(p.h)
     }
 
     /// [`Self::candidates`] past the filter.
@@ -219,32 +223,29 @@ impl Index {
         (out, n)
     }
 
-    /// Inlined: the common case is a few stores; flushes, filter rebuilds and growth are
-    /// calls of their own.
+    /// Add the entry (probe's hash, slot). Inlined: it is the filter bits and an append to the
+    /// pending batch, reusing the filter word and bits the lookup before it computed
+    /// ([`Probe`]); growth and filter rebuilds are decided when the batch is flushed.
     #[inline(always)]
-    pub fn insert(&mut self, h: u64, slot: u32) {
-        // `(len + 1) / buckets > LOAD_NUM / LOAD_DEN`, below the maximum size.
-        if self.len >= self.grow_at {
-            self.grow();
-        }
-        let tag = Self::tag(h);
-        self.filter_add(tag);
-        self.filter_adds += 1;
-        self.pending[self.npending] = Self::pack(tag, slot);
+    pub fn insert(&mut self, p: &Probe<'_>, slot: u32) {
+        debug_assert!(self.filter.holds(p.word), "a probe of another index");
+        Filter::set(p.word, p.bits);
+        self.pending[self.npending] = Self::pack(Self::tag(p.h), slot);
         self.npending += 1;
         self.len += 1;
         if self.npending == PENDING {
             self.flush();
         }
-        if self.filter_adds > self.buckets.len() {
-            self.rebuild_filter();
-        }
     }
 
-    /// Insert the pending entries into the buckets. The probes of different entries do not
-    /// depend on each other, so their cache misses overlap.
+    /// Insert the pending entries into the buckets, growing them first if the entries would
+    /// pass the load limit. The probes of different entries do not depend on each other, so
+    /// their cache misses overlap.
     #[inline(never)]
     fn flush(&mut self) {
+        if self.len > self.grow_at {
+            self.grow();
+        }
         let mask = self.mask();
         for k in 0..self.npending {
             let e = self.pending[k];
@@ -254,7 +255,11 @@ impl Index {
             }
             self.buckets[i] = e;
         }
+        self.filter_adds += self.npending;
         self.npending = 0;
+        if self.filter_adds > self.buckets.len() {
+            self.rebuild_filter();
+        }
     }
 
     /// Recompute the filter from the entries (dropping the bits of removed ones).
@@ -272,6 +277,19 @@ impl Index {
             self.filter_add((self.pending[k] >> 32) as u32);
         }
         self.filter_adds = 0;
+    }
+
+    /// Tests: [`Self::insert`] from the hash alone.
+    #[cfg(test)]
+    pub fn insert_hash(&mut self, h: u64, slot: u32) {
+        let filter = self.filter.clone();
+        self.insert(&filter.probe(h), slot);
+    }
+
+    /// Tests: [`Self::candidates`] from the hash alone.
+    #[cfg(test)]
+    pub fn candidates_of(&self, h: u64) -> ([u32; 4], usize) {
+        self.candidates(&self.filter.probe(h))
     }
 
     /// Remove the entry (h, slot) if present.
@@ -322,17 +340,19 @@ impl Index {
         self.len -= 1;
     }
 
+    /// Double the buckets (more than once if need be) until every entry, pending ones
+    /// included, fits under the load limit. The pending entries stay pending (the caller,
+    /// [`Self::flush`], inserts them next).
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        self.flush();
+        let mut n = self.buckets.len() * 2;
+        while n < (1 << 32) && self.len > n * Self::LOAD_NUM / Self::LOAD_DEN {
+            n *= 2;
+        }
         // The filter and the bucket locator are kept (see the type docs): lock-free readers
         // hold them.
-        let mut next = Index::with_shared(
-            self.buckets.len() * 2,
-            self.filter.clone(),
-            Arc::clone(&self.located),
-        );
+        let mut next = Index::with_shared(n, self.filter.clone(), Arc::clone(&self.located));
         for &e in self.buckets.iter().filter(|&&e| e != 0) {
             let mut i = next.home((e >> 32) as u32);
             while next.buckets[i] != 0 {
@@ -341,6 +361,8 @@ impl Index {
             next.buckets[i] = e;
         }
         next.len = self.len;
+        next.pending = self.pending;
+        next.npending = self.npending;
         next.rebuild_filter();
         *self = next;
     }
@@ -376,7 +398,7 @@ impl BucketsAt {
 
 /// The index's blocked Bloom filter: one `u64` word per lookup, three bits per tag. Shared
 /// (`Arc`) between the index, which writes it under the shard lock, and lock-free readers that
-/// only prefetch it ([`Filter::probe_of`]) or read it as a hint ([`Filter::maybe_present`]).
+/// only prefetch a word or read it as a hint ([`Probe`]).
 #[derive(Clone)]
 pub(super) struct Filter {
     words: Arc<[AtomicU64]>,
@@ -390,27 +412,39 @@ impl Filter {
         }
     }
 
-    /// The filter word of `tag` and the three bits it sets there. The tag is the high half
-    /// of a keyed hash, so its bits are already uniform: the word comes from a multiplicative
-    /// remix (independent of the home bucket), the bits from the tag's low 18 bits.
-    fn bits(&self, tag: u32) -> (&AtomicU64, u64) {
+    /// Where the hash `h` is looked for and inserted: its filter word and the three bits it
+    /// sets there. The tag (the high half of `h`, a keyed hash) is already uniform: the word
+    /// comes from a multiplicative remix (independent of the home bucket), the bits from the
+    /// tag's low 18 bits.
+    pub fn probe(&self, h: u64) -> Probe<'_> {
+        let tag = Index::tag(h);
         let i = (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
             & (self.words.len() - 1);
         let bit = |k: u32| 1u64 << ((tag >> (6 * k)) & 63);
         // `i` is masked to the power-of-two length.
-        (&self.words[i], bit(0) | bit(1) | bit(2))
+        Probe {
+            h,
+            word: &self.words[i],
+            bits: bit(0) | bit(1) | bit(2),
+        }
     }
 
-    /// Set `tag`'s bits. Only the holder of the shard lock writes, so a plain load and store
-    /// (no locked read-modify-write) cannot lose another writer's bits.
+    /// Set `bits` in `word`. Only the holder of the shard lock writes, so a plain load and
+    /// store (no locked read-modify-write) cannot lose another writer's bits.
+    fn set(word: &AtomicU64, bits: u64) {
+        word.store(word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+    }
+
     fn add(&self, tag: u32) {
-        let (w, m) = self.bits(tag);
-        w.store(w.load(Ordering::Relaxed) | m, Ordering::Relaxed);
+        let p = self.probe(u64::from(tag) << 32);
+        Self::set(p.word, p.bits);
     }
 
-    fn maybe_present(&self, tag: u32) -> bool {
-        let (w, m) = self.bits(tag);
-        Self::may_hold(w, m)
+    /// Whether `word` is one of this filter's words.
+    fn holds(&self, word: &AtomicU64) -> bool {
+        self.words
+            .as_ptr_range()
+            .contains(&std::ptr::from_ref(word))
     }
 
     fn clear(&self) {
@@ -418,17 +452,30 @@ impl Filter {
             w.store(0, Ordering::Relaxed);
         }
     }
+}
 
-    /// `h`'s filter word and the bits it needs there, for a lock-free reader that prefetches
-    /// the word first (`LeaseTables::prefetch`) and tests it later ([`Filter::may_hold`])
-    /// without recomputing either.
-    pub fn probe_of(&self, h: u64) -> (&AtomicU64, u64) {
-        self.bits(Index::tag(h))
+/// A hash's place in a shard's index filter ([`Filter::probe`]), computed once and used by
+/// every step that needs it: the prefetch of the word (`LeaseTables::prefetch`, without the
+/// lock), the lookup ([`Index::candidates`]) and the insertion that follows a miss
+/// ([`Index::insert`]). It stays valid for the filter's lifetime: the filter keeps its size,
+/// and rebuilds only rewrite its words.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probe<'a> {
+    /// The keyed hash of (client, subnet).
+    pub h: u64,
+    word: &'a AtomicU64,
+    bits: u64,
+}
+
+impl Probe<'_> {
+    /// The filter word (to prefetch).
+    pub fn word(&self) -> &AtomicU64 {
+        self.word
     }
 
-    /// [`Self::maybe_present`] from a [`Self::probe_of`] result.
-    pub fn may_hold(word: &AtomicU64, bits: u64) -> bool {
-        word.load(Ordering::Relaxed) & bits == bits
+    /// Whether the filter says the hash may have entries (false: it has none).
+    pub fn may_be_present(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & self.bits == self.bits
     }
 }
 
@@ -443,7 +490,8 @@ pub(super) struct Timer {
 /// A shard's timers: a one-second timing wheel over `[cursor, cursor + WHEEL)` and a min-heap
 /// for later ones. Every second before `cursor` has been swept.
 pub(super) struct Timers {
-    wheel: Box<[Vec<Timer>]>,
+    /// A fixed-size array, so that filing a timer needs no bounds check.
+    wheel: Box<[Vec<Timer>; WHEEL as usize]>,
     in_wheel: usize,
     cursor: u64,
     later: BinaryHeap<Reverse<Timer>>,
@@ -452,7 +500,11 @@ pub(super) struct Timers {
 impl Timers {
     fn new() -> Timers {
         Timers {
-            wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
+            // Built on the heap: the array is 96 KiB.
+            wheel: vec![Vec::new(); WHEEL as usize]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("WHEEL buckets")),
             in_wheel: 0,
             cursor: 0,
             later: BinaryHeap::new(),
@@ -635,7 +687,11 @@ impl Counts {
 pub(super) struct Shard {
     pub index: Index,
     pub timers: Timers,
+    /// Compact the timers past this many (the sweeper does, when its budget allows).
     timers_compact_at: usize,
+    /// Twice `timers_compact_at` (precomputed for the per-operation check): past this many,
+    /// the operations compact them themselves.
+    timers_tidy_at: usize,
     pub pools: Box<[ShardPool]>,
     pub counts: Counts,
     /// A subnet whose FIFO grew past its compaction mark (compacted when no block is locked).
@@ -644,10 +700,11 @@ pub(super) struct Shard {
 
 impl Shard {
     pub fn new(subnets: usize, expected_leases: usize) -> Shard {
-        Shard {
+        let mut shard = Shard {
             index: Index::with_capacity(expected_leases),
             timers: Timers::new(),
-            timers_compact_at: COMPACT_MIN.max(expected_leases * 2),
+            timers_compact_at: 0,
+            timers_tidy_at: 0,
             pools: (0..subnets)
                 .map(|_| ShardPool {
                     fifo_compact_at: COMPACT_MIN,
@@ -656,7 +713,15 @@ impl Shard {
                 .collect(),
             counts: Counts::default(),
             fifo_to_compact: None,
-        }
+        };
+        shard.set_timers_mark(expected_leases);
+        shard
+    }
+
+    /// Set the timers' compaction marks for `live` live timers.
+    fn set_timers_mark(&mut self, live: usize) {
+        self.timers_compact_at = COMPACT_MIN.max(live.saturating_mul(2));
+        self.timers_tidy_at = self.timers_compact_at.saturating_mul(2);
     }
 
     /// Remove the index entry (h, slot) if present.
@@ -664,15 +729,16 @@ impl Shard {
         self.index.remove(h, slot);
     }
 
-    #[inline]
-    pub fn index_insert(&mut self, h: u64, slot: u32) {
-        self.index.insert(h, slot);
+    /// Add the entry (probe's hash, slot); the probe must come from this shard's filter.
+    #[inline(always)]
+    pub fn index_insert(&mut self, p: &Probe<'_>, slot: u32) {
+        self.index.insert(p, slot);
     }
 
-    /// Slots indexed under `h` (see [`Index::candidates`]).
+    /// Slots indexed under the probe's hash (see [`Index::candidates`]).
     #[inline]
-    pub fn index_candidates(&self, h: u64) -> ([u32; 4], usize) {
-        self.index.candidates(h)
+    pub fn index_candidates(&self, p: &Probe<'_>) -> ([u32; 4], usize) {
+        self.index.candidates(p)
     }
 
     /// Queue a timer; `now` is the operation's time.
@@ -699,9 +765,17 @@ impl Shard {
         }
     }
 
-    /// Whether the heap has grown past its compaction mark (`factor` times it).
-    pub fn timers_oversized(&self, factor: usize) -> bool {
-        self.timers.len() > self.timers_compact_at.saturating_mul(factor)
+    /// Whether the heap has grown past its compaction mark.
+    pub fn timers_oversized(&self) -> bool {
+        self.timers.len() > self.timers_compact_at
+    }
+
+    /// Whether the heap has grown past twice its compaction mark, where operations compact
+    /// it rather than wait for the sweeper. Inlined into every operation's housekeeping
+    /// check.
+    #[inline(always)]
+    pub fn timers_overgrown(&self) -> bool {
+        self.timers.len() > self.timers_tidy_at
     }
 
     /// Drop timers that can no longer fire (generation moved on, or no longer timed). Locks
@@ -711,7 +785,7 @@ impl Shard {
             let sl = lock(space.cell(t.slot));
             sl.generation == t.generation && sl.is_timed()
         });
-        self.timers_compact_at = COMPACT_MIN.max(self.timers.len() * 2);
+        self.set_timers_mark(self.timers.len());
     }
 
     /// Drop FIFO entries whose slot was taken again. Call with no slot locked.
@@ -762,11 +836,11 @@ mod tests {
         let h = |i: u32| u64::from(i.wrapping_mul(0x9e37_79b9) ^ 0x5bd1_e995) << 32;
         let n = 5_000u32;
         for i in 0..n {
-            ix.insert(h(i), i);
+            ix.insert_hash(h(i), i);
             // Removed so far (below): 0 ..= (i - 1) / 3.
             let gone = |j: u32| i > 0 && j <= (i - 1) / 3;
             for j in [i, i / 2, i.saturating_sub(PENDING as u32)] {
-                let (c, k) = ix.candidates(h(j));
+                let (c, k) = ix.candidates_of(h(j));
                 assert_eq!(
                     c[..k].contains(&j),
                     !gone(j),
@@ -775,13 +849,13 @@ mod tests {
             }
             if i % 3 == 0 {
                 ix.remove(h(i / 3), i / 3);
-                let (c, k) = ix.candidates(h(i / 3));
+                let (c, k) = ix.candidates_of(h(i / 3));
                 assert!(!c[..k].contains(&(i / 3)), "removed {}", i / 3);
             }
         }
         let mut found = 0;
         for j in 0..n {
-            let (c, k) = ix.candidates(h(j));
+            let (c, k) = ix.candidates_of(h(j));
             let here = c[..k].contains(&j);
             // i / 3 for i = 0, 3, 6, ... removes exactly 0..=n/3 (every j below n/3 + 1).
             assert_eq!(here, j > (n - 1) / 3, "entry {j}");
@@ -790,27 +864,45 @@ mod tests {
         assert_eq!(ix.len(), found);
     }
 
-    /// The precomputed growth threshold keeps the load limit of 7/10: an index of 16 buckets
-    /// takes 11 entries and grows on the 12th, and the next limit follows the doubling.
+    /// The buckets never pass the load limit of 7/10: they grow when a flush of the pending
+    /// batch would take them past it, straight to the size that fits, and not before.
     #[test]
     fn index_grows_past_seven_tenths_load() {
         let mut ix = Index::with_capacity(0);
         assert_eq!(ix.buckets(), 16);
         let h = |i: u32| u64::from(i.wrapping_mul(0x9e37_79b9)) << 32;
-        for i in 0..11 {
-            ix.insert(h(i), i);
+        let batch = PENDING as u32;
+        for i in 0..batch - 1 {
+            ix.insert_hash(h(i), i);
         }
-        assert_eq!(ix.buckets(), 16);
-        ix.insert(h(11), 11);
-        assert_eq!(ix.buckets(), 32);
-        for i in 12..22 {
-            ix.insert(h(i), i);
+        assert_eq!(ix.buckets(), 16, "the entries wait in the pending batch");
+        ix.insert_hash(h(batch - 1), batch - 1);
+        assert_eq!(
+            ix.buckets(),
+            64,
+            "32 entries need 64 buckets (64 * 7 / 10 = 44)"
+        );
+        let mut sizes = vec![];
+        for i in batch..20 * batch {
+            ix.insert_hash(h(i), i);
+            assert!(
+                (ix.len() - ix.npending) * 10 <= ix.buckets() * 7,
+                "load after {i}"
+            );
+            if (i + 1) % batch == 0 {
+                // The smallest power of two that holds the entries under the limit.
+                let want = (ix.len() * 10).div_ceil(7).next_power_of_two().max(16);
+                assert_eq!(ix.buckets(), want, "{} entries", i + 1);
+                sizes.push(ix.buckets());
+            }
         }
-        assert_eq!(ix.buckets(), 32, "32 * 7 / 10 = 22 entries fit");
-        ix.insert(h(22), 22);
-        assert_eq!(ix.buckets(), 64);
-        for i in 0..23 {
-            let (c, k) = ix.candidates(h(i));
+        assert_eq!(
+            sizes.last(),
+            Some(&1024),
+            "640 entries: 1024 buckets hold 716"
+        );
+        for i in 0..20 * batch {
+            let (c, k) = ix.candidates_of(h(i));
             assert!(c[..k].contains(&i), "entry {i} after growth");
         }
     }
@@ -822,7 +914,7 @@ mod tests {
         let mut ix = Index::with_capacity(10_000);
         let h = |i: u32| u64::from(i.wrapping_mul(0x9e37_79b9)) << 32;
         for i in 0..7_000 {
-            ix.insert(h(i), i);
+            ix.insert_hash(h(i), i);
         }
         let absent = (7_000..17_000u32)
             .filter(|&i| ix.maybe_present(Index::tag(h(i))))

@@ -9,7 +9,7 @@
 //! exchanges blocks between servers; nothing else in the tables has to change for that, because
 //! block ownership only decides who may take *never used* addresses from the block.
 //!
-//! WHY a mutex per slot, one cache line each: the slot array is preallocated once, and a slot
+//! WHY a lock per slot, one cache line each: the slot array is preallocated once, and a slot
 //! may be touched by any shard (a client asks for a specific address, a lease lapses and another
 //! client's shard takes it, a shard steals when it has nothing left). Without `unsafe` (the crate
 //! forbids it outside `xsk`) data that changes hands at run time needs its own lock. Putting the
@@ -32,7 +32,6 @@ use crate::config::{ServerConfig, SubnetId};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// log2 of the block size.
 pub const BLOCK_BITS: u32 = 6;
@@ -126,7 +125,7 @@ pub(super) fn passed(expires: u32, now: u64) -> bool {
     expires != NEVER && u64::from(expires) <= now
 }
 
-/// One address's lease: 48 bytes, 64 with its lock (asserted in tests), the bulk of the
+/// One address's lease: 52 bytes, 64 with its lock (asserted in tests), the bulk of the
 /// per-lease memory.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Slot {
@@ -151,7 +150,7 @@ pub(super) struct Slot {
 
 /// A slot and its lock, alone in a cache line.
 #[repr(align(64))]
-pub(super) struct SlotCell(pub Mutex<Slot>);
+pub(super) struct SlotCell(pub Lock<Slot>);
 
 impl Slot {
     fn empty(addr: u32, subnet: u32, flags: u8) -> Slot {
@@ -202,7 +201,7 @@ impl Block {
             owner: AtomicU32::new(BlockOwner::UNCLAIMED),
             subnet,
             pristine: AtomicU64::new(pristine),
-            slots: std::array::from_fn(|off| SlotCell(Mutex::new(slot(off)))),
+            slots: std::array::from_fn(|off| SlotCell(Lock::new(slot(off)))),
         }
     }
 }
@@ -246,10 +245,18 @@ pub(super) struct Space {
     pub skipped_ranges: usize,
 }
 
-/// Lock a mutex, ignoring poisoning: every critical section here leaves its data consistent at
-/// each step that can unwind (none is expected to), so the data stays usable.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// The lock of a slot, a shard or a mailbox: dashmap's word lock, only ever taken exclusively
+/// (see `table.rs`, "Ownership and locking", for why not std's `Mutex`). One word, so a slot
+/// and its lock still fill one cache line.
+pub(super) type Lock<T> = dashmap::RwLock<T>;
+/// A held [`Lock`].
+pub(super) type Guard<'a, T> = dashmap::RwLockWriteGuard<'a, T>;
+
+/// Lock exclusively. Nothing is poisoned by a panic: every critical section here leaves its
+/// data consistent at each step that can unwind (none is expected to), so the data stays
+/// usable.
+pub(super) fn lock<T>(m: &Lock<T>) -> Guard<'_, T> {
+    m.write()
 }
 
 pub(super) fn split(slot: u32) -> (usize, usize) {
@@ -415,7 +422,7 @@ impl Space {
     }
 
     /// The slot's lock (and data).
-    pub fn cell(&self, slot: u32) -> &Mutex<Slot> {
+    pub fn cell(&self, slot: u32) -> &Lock<Slot> {
         let (b, off) = split(slot);
         &self.blocks[b].slots[off].0
     }
@@ -465,15 +472,23 @@ impl Space {
     }
 
     /// Take the lowest pristine slot of `block` (CAS on the map), returned locked for the
-    /// caller to assign. Inlined: once per new client's offer, where the call itself cost
-    /// about a quarter of the work (measured with callgrind, `pipeline/dora/direct`).
-    #[inline(always)]
-    pub fn take_pristine(&self, block: u32) -> Option<(MutexGuard<'_, Slot>, u32)> {
-        let b = block as usize;
-        let map = &self.blocks[b].pristine;
-        if matches!(self.owner(b), BlockOwner::Remote(_)) {
+    /// caller to assign; `None` when the block has none left or belongs to another node.
+    pub fn take_pristine(&self, block: u32) -> Option<(Guard<'_, Slot>, u32)> {
+        if matches!(self.owner(block as usize), BlockOwner::Remote(_)) {
             return None;
         }
+        self.take_pristine_own(block)
+    }
+
+    /// [`Self::take_pristine`] from a block the caller's shard claimed, which never belongs to
+    /// another node (a claimed block's owner never changes), so its owner is not read. Inlined:
+    /// once per new client's offer, where the call itself cost about a quarter of the work
+    /// (measured with callgrind, `pipeline/dora/direct`).
+    #[inline(always)]
+    pub fn take_pristine_own(&self, block: u32) -> Option<(Guard<'_, Slot>, u32)> {
+        let b = block as usize;
+        let blk = &self.blocks[b];
+        let map = &blk.pristine;
         let mut w = map.load(Ordering::Acquire);
         while w != 0 {
             let bit = w & w.wrapping_neg();
@@ -482,12 +497,12 @@ impl Space {
                     if w == bit {
                         self.clear_summary(b);
                     }
-                    let slot = (block << BLOCK_BITS) | bit.trailing_zeros();
-                    let g = lock(self.cell(slot));
+                    let off = bit.trailing_zeros();
+                    let g = lock(&blk.slots[off as usize].0);
                     // A request for this very address may have taken it between our CAS
                     // and our lock (it saw the bit already clear): then try the next one.
                     if g.state == st::FREE {
-                        return Some((g, slot));
+                        return Some((g, (block << BLOCK_BITS) | off));
                     }
                     w = map.load(Ordering::Acquire);
                 }
@@ -528,7 +543,7 @@ impl Space {
 
     /// Any pristine slot of `subnet`, whoever owns its block (remote blocks excepted). O(1)
     /// amortised: all-zero summary words are skipped for good.
-    pub fn take_pristine_anywhere(&self, subnet: u32) -> Option<(MutexGuard<'_, Slot>, u32)> {
+    pub fn take_pristine_anywhere(&self, subnet: u32) -> Option<(Guard<'_, Slot>, u32)> {
         let pool = &self.pools[subnet as usize];
         let words = pool.summary.len() as u32;
         let mut w = pool.summary_cursor.load(Ordering::Acquire);

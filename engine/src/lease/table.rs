@@ -4,9 +4,9 @@
 //! # Ownership and locking (why this cannot deadlock or double-allocate)
 //!
 //! * A client belongs to shard `hash64(client) % shards`. Every operation for a client runs
-//!   under that shard's mutex; the shard holds the client's index entries, its timers and the
-//!   FIFO of addresses its clients freed.
-//! * Every address has one slot, a cache line with its own mutex. The slot is the single
+//!   under that shard's lock (one exception below); the shard holds the client's index
+//!   entries, its timers and the FIFO of addresses its clients freed.
+//! * Every address has one slot, a cache line with its own lock. The slot is the single
 //!   source of truth for "who holds this address": an index entry is only a hint that is
 //!   confirmed against the slot.
 //! * A slot that is offered, bound or declined (and not past its expiry) is changed only under
@@ -15,17 +15,30 @@
 //!   slot lock, so two clients can never both get an address: whoever locks the slot second
 //!   sees it held. Never-used slots are first claimed in their block's atomic bitmap (CAS),
 //!   then locked and re-checked (see `Space::take_pristine`).
+//! * The exception: the client's own REQUEST binds its held offer or lease under the slot
+//!   lock alone when the new expiry is not earlier (`LeaseTables::rebind`, the usual REQUEST).
+//!   That change needs nothing the shard lock protects: the client stays indexed on the slot,
+//!   its live timer is kept (it re-queues itself when it fires, as for any renewal), and the
+//!   offered-to-bound move is counted in an atomic beside the shard. Every operation under the
+//!   shard lock reads and changes a slot within one hold of the slot lock, so it sees the slot
+//!   before or after such a bind, never halfway; the slot stays the client's held lease either
+//!   way, so no decision made under the shard lock changes.
 //! * Lock order: shard locks first (one, or two in ascending index order when a shard steals
 //!   freed addresses from another), then at most one slot lock at a time, then leaf locks
 //!   (a shard's mailbox) that are never held while taking another lock. Index cleanups aimed at
 //!   a shard whose lock we do not hold go through its mailbox instead of a lock.
 //!
-//! Std mutexes (futex based) are used rather than dashmap or a hand-written spin lock: the
-//! per-shard and per-slot locks are uncontended in the intended deployment (the XDP program
-//! steers a client to one worker, and each shard allocates from its own blocks), where a futex
-//! mutex costs one atomic exchange each way; under contention it sleeps instead of burning a
-//! core that the worker needs. Spin locks would need `unsafe` cells (forbidden outside `xsk`).
-//! dashmap would add a second, global hash of clients for what the slot array already is.
+//! The locks are dashmap's word lock (`dashmap::RwLock`, used only exclusively; see
+//! `space::Lock`): the per-shard and per-slot locks are uncontended in the intended
+//! deployment (the XDP program steers a client to one worker, and each shard allocates from
+//! its own blocks), where it costs one compare-and-swap each way; under contention it spins
+//! briefly, then parks the thread (`parking_lot_core`) instead of burning a core that the
+//! worker needs. Not std's `Mutex`, which costs the same atomics plus a poisoning check of the
+//! process's panic count on every lock and unlock, for a state we ignore anyway (see
+//! `space::lock`): with it a lease cost ~50 instructions more in the tables (offer + bind,
+//! callgrind, `pipeline/dora/direct`: the checks, and a guard twice the size to pass around).
+//! Spin locks would need `unsafe` cells (forbidden outside `xsk`). dashmap's map itself is not
+//! used: it would add a second, global hash of clients for what the slot array already is.
 //!
 //! # Cost per operation
 //!
@@ -34,15 +47,16 @@
 //! miss; never-used slots are taken in address order, so mostly hot), and the insertion of its
 //! index entry, batched with other new clients' so the bucket misses overlap (`shard.rs`). The
 //! REQUEST that follows finds its slot by address and, when the slot is already the client's
-//! offered lease, does not touch the index at all. When a freed address is reused, the previous
-//! holder's index bucket is touched too. Timers for offer holds are appended to a wheel bucket.
-//! Nothing scans. A worker prefetches the filter word, and for a client that may be known its
+//! offered lease, touches neither the index nor the shard (see the exception above). When a
+//! freed address is reused, the previous holder's index bucket is touched too. Timers for
+//! offer holds are appended to a wheel bucket. Nothing scans. A worker prefetches the filter word, and for a client that may be known its
 //! home bucket and the slot of the address it names, for a whole batch before deciding
 //! ([`LeaseTables::prefetch`], [`LookupHint`], [`LeaseTables::prefetch_addr`]).
 
-use super::shard::{BucketsAt, Filter, Index, Shard, recycled_valid};
+use super::shard::{BucketsAt, Filter, Index, Probe, Shard, recycled_valid};
 use super::space::{
-    self, BLOCK_BITS, BlockOwner, NEVER, Slot, Space, deadline, fl, lock, passed, split, st, stamp,
+    self, BLOCK_BITS, BlockOwner, Guard, Lock, NEVER, Slot, Space, deadline, fl, lock, passed,
+    split, st, stamp,
 };
 use super::{
     BindRequest, ClientKey, LeaseError, LeaseInfo, LeaseState, OfferRequest, Secs, TableStats,
@@ -50,8 +64,8 @@ use super::{
 use crate::config::{ServerConfig, SubnetId};
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 /// Drain a shard's mailbox during an operation once it holds this many entries.
 const MAILBOX_DRAIN: usize = 1024;
@@ -60,14 +74,17 @@ const MAILBOX_DRAIN: usize = 1024;
 /// cache line.
 #[repr(align(128))]
 struct ShardCell {
-    state: Mutex<Shard>,
+    state: Lock<Shard>,
     /// The index filter of `state`, readable without the lock ([`LeaseTables::prefetch`]).
     filter: Filter,
     /// Where the index buckets of `state` are ([`LeaseTables::prefetch`]).
     buckets: Arc<BucketsAt>,
     /// Index entries (keyed hash, slot) other shards found stale: "re-check and drop".
-    mailbox: Mutex<Vec<(u64, u32)>>,
+    mailbox: Lock<Vec<(u64, u32)>>,
     mailbox_len: AtomicUsize,
+    /// Offers of this shard's clients that their REQUEST bound without the shard lock
+    /// ([`LeaseTables::rebind`]): moved from `offered` to `bound` in the counts of `state`.
+    offers_bound: AtomicI64,
 }
 
 /// The lease tables: see the module docs of `lease` for the contract.
@@ -82,28 +99,30 @@ pub struct LeaseTables {
 /// Shard locks held by one operation: the client's shard, and at most one more.
 struct Ctx<'a> {
     s: usize,
+    /// `shards[s]`.
+    cell: &'a ShardCell,
     /// The operation's time (0 when it has none: lookups never queue timers).
     now: Secs,
-    me: MutexGuard<'a, Shard>,
-    other: Option<(usize, MutexGuard<'a, Shard>)>,
+    me: Guard<'a, Shard>,
+    other: Option<(usize, Guard<'a, Shard>)>,
 }
 
-type Taken<'a> = (MutexGuard<'a, Slot>, u32);
+type Taken<'a> = (Guard<'a, Slot>, u32);
 
 /// A client lookup to come ([`LeaseTables::prefetch`]).
 #[derive(Clone, Copy)]
 pub struct LookupHint<'a> {
     cell: &'a ShardCell,
-    h: u64,
-    /// The client's filter word and the bits it needs there (computed once, in
+    /// The client's index hash and filter word and bits (computed once, in
     /// [`LeaseTables::prefetch`]).
-    word: &'a AtomicU64,
-    bits: u64,
+    probe: Probe<'a>,
 }
 
 impl core::fmt::Debug for LookupHint<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("LookupHint").field("h", &self.h).finish()
+        f.debug_struct("LookupHint")
+            .field("h", &self.probe.h)
+            .finish()
     }
 }
 
@@ -113,8 +132,8 @@ impl LookupHint<'_> {
     /// or held a lease; for a new one the bucket is not read, and fetching it would only
     /// take memory bandwidth).
     pub fn prefetch_bucket(&self) {
-        if Filter::may_hold(self.word, self.bits) {
-            self.cell.buckets.prefetch(self.h);
+        if self.probe.may_be_present() {
+            self.cell.buckets.prefetch(self.probe.h);
         }
     }
 }
@@ -157,6 +176,25 @@ fn lease_state(s: u8) -> LeaseState {
     BY_STATE[usize::from(s & 7)]
 }
 
+/// A slot's new state and expiry: a change a journal record describes, so the version moves
+/// on. Returns the previous state.
+#[inline(always)]
+fn restamp(m: &mut Slot, state: u8, expires: u32) -> u8 {
+    let from = m.state;
+    m.version = m.version.wrapping_add(1);
+    m.state = state;
+    m.expires = expires;
+    from
+}
+
+/// Whether `req` may bind the slot at all: an address of its subnet that is not blocked, and a
+/// reservation's address outside the ranges only for its host (`req.fixed`).
+fn bindable(sl: &Slot, req: &BindRequest) -> bool {
+    sl.subnet == req.subnet.0
+        && sl.flags & fl::BLOCKED == 0
+        && (sl.flags & fl::FIXED_ONLY == 0 || req.fixed)
+}
+
 impl LeaseTables {
     /// Build empty tables for every dynamic range and fixed reservation of `cfg`, with `shards`
     /// shards (0 is taken as 1).
@@ -178,9 +216,10 @@ impl LeaseTables {
                 ShardCell {
                     filter: shard.index.filter().clone(),
                     buckets: Arc::clone(shard.index.located()),
-                    state: Mutex::new(shard),
-                    mailbox: Mutex::new(Vec::new()),
+                    state: Lock::new(shard),
+                    mailbox: Lock::new(Vec::new()),
                     mailbox_len: AtomicUsize::new(0),
+                    offers_bound: AtomicI64::new(0),
                 }
             })
             .collect();
@@ -205,13 +244,20 @@ impl LeaseTables {
     }
 
     /// The shard that owns `client`: `client.hash64() % shards`. The datapath steers a client
-    /// to the worker of this shard so that shard locks stay uncontended.
+    /// to the worker of this shard so that shard locks stay uncontended. Inlined for the one
+    /// shard case; the hash is a call.
+    #[inline]
     pub fn shard_of(&self, client: &ClientKey) -> usize {
         match self.shards.len() {
             // One shard (a single worker): nothing to hash.
             1 => 0,
-            n => (client.hash64() % n as u64) as usize,
+            n => Self::shard_by_hash(client, n),
         }
+    }
+
+    #[inline(never)]
+    fn shard_by_hash(client: &ClientKey, n: usize) -> usize {
+        (client.hash64() % n as u64) as usize
     }
 
     /// Ranges of the configuration that were left out (see [`Self::new`]).
@@ -238,15 +284,9 @@ impl LeaseTables {
     pub fn prefetch(&self, client: &ClientKey, subnet: SubnetId) -> Option<LookupHint<'_>> {
         let sn = space::pool_index(&self.space, subnet)?;
         let cell = &self.shards[self.shard_of(client)];
-        let h = self.idx_hash(client, sn);
-        let (word, bits) = cell.filter.probe_of(h);
-        crate::cpu::prefetch(word);
-        Some(LookupHint {
-            cell,
-            h,
-            word,
-            bits,
-        })
+        let probe = cell.filter.probe(self.idx_hash(client, sn));
+        crate::cpu::prefetch(probe.word());
+        Some(LookupHint { cell, probe })
     }
 
     /// A hint that `addr` is about to be looked at (a request names it): prefetch its slot.
@@ -279,30 +319,56 @@ impl LeaseTables {
     /// `NotInPool` (unknown address or wrong subnet), `TakenByOther`, `InProbation`.
     pub fn offer(&self, req: &OfferRequest<'_>, now: Secs) -> Result<LeaseInfo, LeaseError> {
         let s = self.shard_of(&req.client);
-        let n = self.shards.len();
-        // Subnets in preference order; each is exhausted (own resources, then freed addresses
-        // of the other shards) before the next is tried.
+        // The usual case: the first candidate subnet has a free address in the client's own
+        // shard (or the client has a lease to offer again).
+        match self.offer_from(s, 0, req, 0, now) {
+            Err(LeaseError::PoolExhausted) => self.offer_further(s, req, now),
+            r => r,
+        }
+    }
+
+    /// The rest of [`Self::offer`] once the client's shard had nothing in the first candidate
+    /// subnet. Subnets in preference order; each is exhausted (the shard's own resources,
+    /// then freed addresses of the other shards) before the next is tried.
+    #[inline(never)]
+    fn offer_further(
+        &self,
+        s: usize,
+        req: &OfferRequest<'_>,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
         for i in 0..req.subnets.len().max(1) {
-            {
-                let mut ctx = self.lock_one(s, now);
-                let r = self.offer_in(&mut ctx, req, i, now);
-                self.tidy(&mut ctx);
-                if let Some(r) = r {
-                    return r;
-                }
-            }
-            // Nothing left here: take freed addresses from the other shards, holding both
-            // shard locks (acquired in index order).
-            for k in 1..n {
-                let mut ctx = self.lock_pair(s, (s + k) % n, now);
-                let r = self.offer_in(&mut ctx, req, i, now);
-                self.tidy(&mut ctx);
-                if let Some(r) = r {
-                    return r;
+            // The own shard (k = 0, already tried for the first subnet), then the others.
+            for k in usize::from(i == 0)..self.shards.len() {
+                match self.offer_from(s, k, req, i, now) {
+                    Err(LeaseError::PoolExhausted) => {}
+                    r => return r,
                 }
             }
         }
         Err(LeaseError::PoolExhausted)
+    }
+
+    /// One attempt of [`Self::offer`] in the `i`-th candidate subnet: with the client's shard
+    /// `s` alone (`k == 0`), else also holding shard `s + k` to take its freed addresses (both
+    /// locks acquired in index order). `PoolExhausted`: nothing free there (see
+    /// [`Self::offer_in`]).
+    fn offer_from(
+        &self,
+        s: usize,
+        k: usize,
+        req: &OfferRequest<'_>,
+        i: usize,
+        now: Secs,
+    ) -> Result<LeaseInfo, LeaseError> {
+        let mut ctx = if k == 0 {
+            self.lock_one(s, now)
+        } else {
+            self.lock_pair(s, (s + k) % self.shards.len(), now)
+        };
+        let r = self.offer_in(&mut ctx, req, i, now);
+        self.tidy(&mut ctx);
+        r
     }
 
     /// Bind `req.addr` to the client for `req.lease` seconds (REQUEST -> ACK). A different
@@ -314,8 +380,12 @@ impl LeaseTables {
     /// `InProbation` (declined).
     pub fn bind(&self, req: &BindRequest, now: Secs) -> Result<LeaseInfo, LeaseError> {
         let slot = self.space.locate(req.addr).ok_or(LeaseError::NotInPool)?;
+        let until = deadline(now, req.lease);
+        if let Some(info) = self.rebind(req, slot, until, now) {
+            return Ok(info);
+        }
         let mut ctx = self.lock_one(self.shard_of(&req.client), now);
-        let r = self.bind_in(&mut ctx, req, slot, now);
+        let r = self.bind_in(&mut ctx, req, slot, until, now);
         self.tidy(&mut ctx);
         r
     }
@@ -423,7 +493,7 @@ impl LeaseTables {
             done += self.sweep(s, &mut ctx.me, now, budget - done, None);
             // Compaction is O(heap); only when the rest of the budget pays for it.
             let rest = budget.saturating_sub(done);
-            if ctx.me.timers_oversized(1) && rest >= ctx.me.timers.len() {
+            if ctx.me.timers_oversized() && rest >= ctx.me.timers.len() {
                 done += ctx.me.timers.len();
                 ctx.me.compact_timers(&self.space);
             }
@@ -438,9 +508,10 @@ impl LeaseTables {
         let (mut offered, mut bound, mut declined) = (0i64, 0i64, 0i64);
         for cell in self.shards.iter() {
             let c = lock(&cell.state).counts;
+            let rebound = cell.offers_bound.load(Ordering::Relaxed);
             free += c.free();
-            offered += c.offered();
-            bound += c.bound();
+            offered += c.offered() - rebound;
+            bound += c.bound() + rebound;
             declined += c.declined();
         }
         TableStats {
@@ -657,34 +728,32 @@ impl LeaseTables {
     }
 
     fn lock_one(&self, s: usize, now: Secs) -> Ctx<'_> {
+        let cell = &self.shards[s];
         Ctx {
             s,
+            cell,
             now,
-            me: lock(&self.shards[s].state),
+            me: lock(&cell.state),
             other: None,
         }
     }
 
     /// Lock shards `s` (the client's) and `t` in ascending index order.
     fn lock_pair(&self, s: usize, t: usize, now: Secs) -> Ctx<'_> {
-        if s < t {
-            let me = lock(&self.shards[s].state);
-            let other = lock(&self.shards[t].state);
-            Ctx {
-                s,
-                now,
-                me,
-                other: Some((t, other)),
-            }
+        let cell = &self.shards[s];
+        let (me, other) = if s < t {
+            let me = lock(&cell.state);
+            (me, lock(&self.shards[t].state))
         } else {
             let other = lock(&self.shards[t].state);
-            let me = lock(&self.shards[s].state);
-            Ctx {
-                s,
-                now,
-                me,
-                other: Some((t, other)),
-            }
+            (lock(&cell.state), other)
+        };
+        Ctx {
+            s,
+            cell,
+            now,
+            me,
+            other: Some((t, other)),
         }
     }
 
@@ -737,21 +806,20 @@ impl LeaseTables {
     /// [`Self::tidy_shard`]).
     #[inline(always)]
     fn tidy(&self, ctx: &mut Ctx<'_>) {
-        let s = ctx.s;
-        self.tidy_shard(s, &mut ctx.me);
+        self.tidy_shard(ctx.cell, ctx.s, &mut ctx.me);
         if let Some((t, o)) = ctx.other.as_mut() {
-            self.tidy_shard(*t, o);
+            self.tidy_shard(&self.shards[*t], *t, o);
         }
     }
 
     /// The check is inlined into every operation and the work kept out of line: on the packet
     /// path there is almost never anything to do, and a call with its register saves cost
-    /// more than the three comparisons.
+    /// more than the three comparisons. `cell` is `shards[s]`.
     #[inline(always)]
-    fn tidy_shard(&self, s: usize, sh: &mut Shard) {
+    fn tidy_shard(&self, cell: &ShardCell, s: usize, sh: &mut Shard) {
         if sh.fifo_to_compact.is_some()
-            || sh.timers_oversized(2)
-            || self.shards[s].mailbox_len.load(Ordering::Relaxed) >= MAILBOX_DRAIN
+            || sh.timers_overgrown()
+            || cell.mailbox_len.load(Ordering::Relaxed) >= MAILBOX_DRAIN
         {
             self.tidy_shard_now(s, sh);
         }
@@ -764,7 +832,7 @@ impl LeaseTables {
         if let Some(sn) = sh.fifo_to_compact.take() {
             sh.compact_fifo(&self.space, sn);
         }
-        if sh.timers_oversized(2) {
+        if sh.timers_overgrown() {
             sh.compact_timers(&self.space);
         }
         if self.shards[s].mailbox_len.load(Ordering::Relaxed) >= MAILBOX_DRAIN {
@@ -786,13 +854,16 @@ impl LeaseTables {
         state: u8,
         expires: u32,
     ) {
-        let old = *m;
-        let same = old.state != st::FREE && old.client == *key;
-        if old.state != st::FREE && !same {
-            self.forget(ctx, &old.client, old.subnet, slot);
+        // Fields read in place: a copy of the whole slot first cost more than the steps.
+        let held_by_someone = m.state != st::FREE;
+        let same = held_by_someone && m.client == *key;
+        if held_by_someone && !same {
+            let (old, subnet) = (m.client, m.subnet);
+            self.forget(ctx, &old, subnet, slot);
         }
+        let own_timer = same && m.is_timed();
         m.client = *key;
-        self.retime(ctx, m, slot, state, expires, same && old.is_timed());
+        self.retime(ctx, m, slot, state, expires, own_timer);
     }
 
     /// The rest of [`Self::assign`] once the slot names its new client: the new state and
@@ -811,16 +882,13 @@ impl LeaseTables {
         expires: u32,
         own_timer: bool,
     ) {
-        let (from, before) = (m.state, m.expires);
-        m.version = m.version.wrapping_add(1);
-        if !own_timer || expires < before {
+        if !own_timer || expires < m.expires {
             m.generation = m.generation.wrapping_add(1);
             if expires != NEVER {
                 ctx.me.schedule(expires, slot, m.generation, ctx.now);
             }
         }
-        m.state = state;
-        m.expires = expires;
+        let from = restamp(m, state, expires);
         ctx.me.counts.moved(from, state);
     }
 
@@ -832,7 +900,7 @@ impl LeaseTables {
     fn finish_new(
         &self,
         ctx: &mut Ctx<'_>,
-        mut g: MutexGuard<'_, Slot>,
+        mut g: Guard<'_, Slot>,
         slot: u32,
         key: &ClientKey,
         subnet: u32,
@@ -850,21 +918,20 @@ impl LeaseTables {
     /// The client's indexed slot in `subnet`, confirmed against the slot and returned locked.
     /// Stale entries met on the way are dropped.
     fn lookup<'a>(&'a self, ctx: &mut Ctx<'a>, key: &ClientKey, subnet: u32) -> Option<Taken<'a>> {
-        self.lookup_hashed(ctx, key, subnet, self.idx_hash(key, subnet))
+        let p = ctx.cell.filter.probe(self.idx_hash(key, subnet));
+        self.lookup_probed(ctx, key, subnet, &p)
     }
 
-    /// [`Self::lookup`] with the index hash `h` of (key, subnet) already computed. Inlined:
-    /// for a new client (every fresh DISCOVER) it ends at the filter check, cheaper than the
-    /// call.
-    #[inline(always)]
-    fn lookup_hashed<'a>(
+    /// [`Self::lookup`] with the probe of (key, subnet) already computed.
+    fn lookup_probed<'a>(
         &'a self,
         ctx: &mut Ctx<'a>,
         key: &ClientKey,
         subnet: u32,
-        h: u64,
+        p: &Probe<'_>,
     ) -> Option<Taken<'a>> {
-        let (cands, n) = ctx.me.index_candidates(h);
+        let h = p.h;
+        let (cands, n) = ctx.me.index_candidates(p);
         for &slot in &cands[..n] {
             let g = lock(self.space.cell(slot));
             let sl = &g;
@@ -892,8 +959,9 @@ impl LeaseTables {
         slot: u32,
         now: Secs,
     ) {
-        let h = self.idx_hash(key, subnet);
-        let (cands, n) = ctx.me.index_candidates(h);
+        let p = ctx.cell.filter.probe(self.idx_hash(key, subnet));
+        let h = p.h;
+        let (cands, n) = ctx.me.index_candidates(&p);
         let mut present = false;
         for &old in &cands[..n] {
             if old == slot {
@@ -906,9 +974,7 @@ impl LeaseTables {
             let drop_entry = if sl.state != st::FREE && sl.client == *key && sub == subnet {
                 if matches!(sl.state, st::OFFERED | st::BOUND) {
                     let t = stamp(now);
-                    g.state = st::RELEASED;
-                    g.expires = t;
-                    g.version = g.version.wrapping_add(1);
+                    restamp(&mut g, st::RELEASED, t);
                     ctx.me.counts.moved(sl.state, st::RELEASED);
                     if sl.is_dynamic() {
                         ctx.me.recycle(subnet, old, t);
@@ -925,7 +991,7 @@ impl LeaseTables {
             }
         }
         if !present {
-            ctx.me.index_insert(h, slot);
+            ctx.me.index_insert(&p, slot);
         }
     }
 
@@ -1006,17 +1072,35 @@ impl LeaseTables {
 
     /// A free address of `subnet` from this shard's own resources, in order of preference:
     /// its blocks' never-used addresses, a newly claimed block, never-used addresses anywhere
-    /// in the subnet, then its clients' freed addresses, oldest first.
+    /// in the subnet, then its clients' freed addresses, oldest first. The usual case, a
+    /// never-used address of the current block, is inlined; the rest is a call.
+    #[inline(always)]
     fn take_local<'a>(&'a self, ctx: &mut Ctx<'a>, subnet: u32, now: Secs) -> Option<Taken<'a>> {
+        if let Some(&b) = ctx.me.pools[subnet as usize].own.last()
+            && let Some(t) = self.space.take_pristine_own(b)
+        {
+            return Some(t);
+        }
+        self.take_local_further(ctx, subnet, now)
+    }
+
+    /// [`Self::take_local`] past its first step (which it repeats: one load).
+    #[inline(never)]
+    fn take_local_further<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        subnet: u32,
+        now: Secs,
+    ) -> Option<Taken<'a>> {
         let sp = subnet as usize;
         while let Some(&b) = ctx.me.pools[sp].own.last() {
-            if let Some(t) = self.space.take_pristine(b) {
+            if let Some(t) = self.space.take_pristine_own(b) {
                 return Some(t);
             }
             ctx.me.pools[sp].own.pop();
         }
         while let Some(b) = self.space.claim(subnet, ctx.s) {
-            if let Some(t) = self.space.take_pristine(b) {
+            if let Some(t) = self.space.take_pristine_own(b) {
                 ctx.me.pools[sp].own.push(b);
                 return Some(t);
             }
@@ -1030,43 +1114,47 @@ impl LeaseTables {
 
     /// One attempt at an offer: fixed address, the client's lease, the requested address, then
     /// a new address from the `i`-th candidate subnet (stealing from `ctx.other` if held).
-    /// `None`: nothing free there.
+    /// `PoolExhausted`: nothing free there, try elsewhere (no other outcome is that error:
+    /// a fixed address is refused as not in the pool, taken or in probation).
     fn offer_in<'a>(
         &'a self,
         ctx: &mut Ctx<'a>,
         req: &OfferRequest<'_>,
         i: usize,
         now: Secs,
-    ) -> Option<Result<LeaseInfo, LeaseError>> {
+    ) -> Result<LeaseInfo, LeaseError> {
         let key = &req.client;
         let until = deadline(now, req.hold);
         if let Some((sid, addr)) = req.fixed {
-            return Some(self.offer_fixed(ctx, key, sid, addr, until, now));
+            return self.offer_fixed(ctx, key, sid, addr, until, now);
         }
-        let new_in = *req.subnets.get(i)?;
-        // The index hash of (client, new_in) when the client has no entry there at all (a new
+        let new_in = *req.subnets.get(i).ok_or(LeaseError::PoolExhausted)?;
+        // The probe of (client, new_in) when the client has no entry there at all (a new
         // client): the new address is then indexed without probing the index again.
         let mut absent_in_new = None;
-        // RFC 2131 §4.3.1: the client's current address, else its previous one.
-        for &sid in req.subnets {
-            let Some(sn) = space::pool_index(&self.space, sid) else {
-                continue;
-            };
-            let h = self.idx_hash(key, sn);
-            match self.reoffer(ctx, key, sn, h, until, now) {
-                Reoffer::Offered(info) => return Some(Ok(info)),
-                Reoffer::Absent if sid == new_in => absent_in_new = Some(h),
-                Reoffer::Absent | Reoffer::Refused => {}
+        // RFC 2131 §4.3.1: the client's current address, else its previous one. The first
+        // candidate (often the only one) is looked at before the loop over the others, whose
+        // setup cost more than a new client's lookup.
+        let (&first, others) = req.subnets.split_first().ok_or(LeaseError::PoolExhausted)?;
+        if let Some(info) = self.reoffer_in(ctx, key, first, new_in, &mut absent_in_new, until, now)
+        {
+            return Ok(info);
+        }
+        for &sid in others {
+            if let Some(info) =
+                self.reoffer_in(ctx, key, sid, new_in, &mut absent_in_new, until, now)
+            {
+                return Ok(info);
             }
         }
         // ... else the requested address, if valid and available.
         if let Some(addr) = req.requested
             && let Some(info) = self.offer_requested(ctx, key, req.subnets, addr, until, now)
         {
-            return Some(Ok(info));
+            return Ok(info);
         }
         // ... else a new address from the pool.
-        let sn = space::pool_index(&self.space, new_in)?;
+        let sn = space::pool_index(&self.space, new_in).ok_or(LeaseError::PoolExhausted)?;
         let taken = match ctx.other.as_mut() {
             None => self.take_local(ctx, sn, now),
             Some((t, o)) => {
@@ -1074,18 +1162,9 @@ impl LeaseTables {
                 self.take_recycled(t, o, sn, now)
             }
         };
-        let (mut g, slot) = taken?;
-        let Some(h) = absent_in_new else {
-            return Some(Ok(self.finish_new(
-                ctx,
-                g,
-                slot,
-                key,
-                sn,
-                st::OFFERED,
-                until,
-                now,
-            )));
+        let (mut g, slot) = taken.ok_or(LeaseError::PoolExhausted)?;
+        let Some(p) = absent_in_new else {
+            return Ok(self.finish_new(ctx, g, slot, key, sn, st::OFFERED, until, now));
         };
         // The lookup above found no entry of the client in `sn`, and nothing since added one
         // (we hold its shard): there is no other lease to release, so the new address is
@@ -1093,24 +1172,73 @@ impl LeaseTables {
         self.assign(ctx, &mut g, slot, key, st::OFFERED, until);
         let info = self.info(&g);
         drop(g);
-        ctx.me.index_insert(h, slot);
-        Some(Ok(info))
+        ctx.me.index_insert(&p, slot);
+        Ok(info)
+    }
+
+    /// One step of [`Self::offer_in`]: [`Self::reoffer`] in candidate subnet `sid`, noting the
+    /// probe in `absent_in_new` when the client has no lease in `new_in`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "internal helper; all are distinct inputs"
+    )]
+    #[inline(always)]
+    fn reoffer_in<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        key: &ClientKey,
+        sid: SubnetId,
+        new_in: SubnetId,
+        absent_in_new: &mut Option<Probe<'a>>,
+        until: u32,
+        now: Secs,
+    ) -> Option<LeaseInfo> {
+        let sn = space::pool_index(&self.space, sid)?;
+        let p = ctx.cell.filter.probe(self.idx_hash(key, sn));
+        match self.reoffer(ctx, key, sn, &p, until, now) {
+            Reoffer::Offered(info) => return Some(info),
+            Reoffer::Absent if sid == new_in => *absent_in_new = Some(p),
+            Reoffer::Absent | Reoffer::Refused => {}
+        }
+        None
     }
 
     /// The client's lease in `subnet` offered again: kept as is while offered or bound,
     /// re-held if expired or released. Declined addresses and reservations (without a
     /// `fixed` request) are not re-offered.
-    /// `h` is the index hash of (key, subnet).
+    /// `p` is the probe of (key, subnet).
+    ///
+    /// Inlined up to the filter check, which answers for a new client (every fresh
+    /// DISCOVER); the rest is a call, so that it does not weigh on the registers of the
+    /// new client's path.
+    #[inline(always)]
     fn reoffer<'a>(
         &'a self,
         ctx: &mut Ctx<'a>,
         key: &ClientKey,
         subnet: u32,
-        h: u64,
+        p: &Probe<'_>,
         until: u32,
         now: Secs,
     ) -> Reoffer {
-        let Some((mut g, slot)) = self.lookup_hashed(ctx, key, subnet, h) else {
+        if !p.may_be_present() {
+            return Reoffer::Absent;
+        }
+        self.reoffer_indexed(ctx, key, subnet, p, until, now)
+    }
+
+    /// [`Self::reoffer`] past the filter.
+    #[inline(never)]
+    fn reoffer_indexed<'a>(
+        &'a self,
+        ctx: &mut Ctx<'a>,
+        key: &ClientKey,
+        subnet: u32,
+        p: &Probe<'_>,
+        until: u32,
+        now: Secs,
+    ) -> Reoffer {
+        let Some((mut g, slot)) = self.lookup_probed(ctx, key, subnet, p) else {
             return Reoffer::Absent;
         };
         let sl = *g;
@@ -1130,6 +1258,7 @@ impl LeaseTables {
         Reoffer::Offered(self.info(&g))
     }
 
+    #[inline(never)]
     fn offer_fixed(
         &self,
         ctx: &mut Ctx<'_>,
@@ -1166,6 +1295,7 @@ impl LeaseTables {
         Ok(self.finish_new(ctx, g, slot, key, sid.0, st::OFFERED, until, now))
     }
 
+    #[inline(never)]
     fn offer_requested(
         &self,
         ctx: &mut Ctx<'_>,
@@ -1197,21 +1327,48 @@ impl LeaseTables {
         Some(self.finish_new(ctx, g, slot, key, sn, st::OFFERED, until, now))
     }
 
+    /// The usual REQUEST, under the slot lock alone: the slot is already the client's offered
+    /// or bound lease in the subnet, and the new expiry is not earlier. Then binding changes
+    /// nothing but the slot and a count: the client stays indexed on it (by the invariant
+    /// every `index_as_current` keeps, it is the client's only held lease there), and its live
+    /// timer, at or before the current expiry, re-queues itself when it fires (see
+    /// [`Self::retime`]). So neither the shard's index nor its timers are touched, and the
+    /// shard lock is not needed (see the module docs, "Ownership and locking"). Re-indexing
+    /// would also cost a probe of the client's index bucket, cold by the time the REQUEST
+    /// arrives (a cache miss per lease on a large table). `None`: anything else, for
+    /// [`Self::bind_in`].
+    #[inline(always)]
+    fn rebind(&self, req: &BindRequest, slot: u32, until: u32, now: Secs) -> Option<LeaseInfo> {
+        let mut g = lock(self.space.cell(slot));
+        let sl = &*g;
+        if !(bindable(sl, req) && sl.is_held(now) && sl.client == req.client && until >= sl.expires)
+        {
+            return None;
+        }
+        let from = restamp(&mut g, st::BOUND, until);
+        let info = self.info(&g);
+        drop(g);
+        if from == st::OFFERED {
+            let cell = &self.shards[self.shard_of(&req.client)];
+            cell.offers_bound.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(info)
+    }
+
+    /// [`Self::bind`] under the client's shard lock, for whatever [`Self::rebind`] left.
     fn bind_in(
         &self,
         ctx: &mut Ctx<'_>,
         req: &BindRequest,
         slot: u32,
+        until: u32,
         now: Secs,
     ) -> Result<LeaseInfo, LeaseError> {
         let key = &req.client;
         let mut g = lock(self.space.cell(slot));
         let sl = *g;
         let subnet = sl.subnet;
-        if subnet != req.subnet.0
-            || sl.flags & fl::BLOCKED != 0
-            || (sl.flags & fl::FIXED_ONLY != 0 && !req.fixed)
-        {
+        if !bindable(&sl, req) {
             return Err(LeaseError::NotInPool);
         }
         if sl.in_probation(now) {
@@ -1228,25 +1385,13 @@ impl LeaseTables {
             return Err(LeaseError::TakenByOther);
         }
         if mine {
-            // The usual REQUEST after our OFFER: the slot already is the client's offered or
-            // bound lease in this subnet, so it is indexed and, by the invariant every
-            // `index_as_current` keeps, the client's only held lease there. Re-indexing would
-            // change nothing but cost a probe of the client's index bucket, which is cold by
-            // the time the REQUEST arrives (a cache miss per lease on a large table).
-            // `mine`: offered or bound (so timed) to this very client.
-            self.retime(ctx, &mut g, slot, st::BOUND, deadline(now, req.lease), true);
+            // The client's own lease, left by `rebind` for an earlier expiry than before (it
+            // needs a new timer) or because it changed meanwhile. `mine`: offered or bound
+            // (so timed) to this very client.
+            self.retime(ctx, &mut g, slot, st::BOUND, until, true);
             return Ok(self.info(&g));
         }
-        Ok(self.finish_new(
-            ctx,
-            g,
-            slot,
-            key,
-            subnet,
-            st::BOUND,
-            deadline(now, req.lease),
-            now,
-        ))
+        Ok(self.finish_new(ctx, g, slot, key, subnet, st::BOUND, until, now))
     }
 }
 
@@ -1315,5 +1460,53 @@ mod tests {
         assert_eq!(t.indexed(), 1);
         // And the offer path finds the bound lease again (current address first).
         assert_eq!(t.offer(&req, now + 30).map(|l| l.addr), Ok(b));
+    }
+
+    /// The usual REQUEST binds the client's own offer under the slot lock alone (`rebind`): it
+    /// completes while another thread holds the client's shard, and the stats count it as
+    /// bound. A REQUEST that shortens the lease needs a new timer, so it takes the shard lock,
+    /// and the lease still ends on time.
+    #[test]
+    fn binding_the_own_offer_needs_no_shard_lock() {
+        let t = LeaseTables::new(
+            &config(vec![subnet(
+                0,
+                "10.0.0.0",
+                24,
+                &[("10.0.0.1", "10.0.0.99")],
+            )]),
+            1,
+        );
+        let now = 1_000_000;
+        let req = OfferRequest {
+            client: client(7),
+            subnets: &[SubnetId(0)],
+            requested: None,
+            fixed: None,
+            hold: 30,
+        };
+        let a = t.offer(&req, now).expect("offer").addr;
+        let bound = std::thread::scope(|s| {
+            let shard = lock(&t.shards[0].state);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let tables = &t;
+            s.spawn(move || tx.send(bind(tables, 7, a, 3600, now)));
+            let got = rx.recv_timeout(std::time::Duration::from_secs(30));
+            // Let a bind that waits for the shard finish before failing.
+            drop(shard);
+            got.expect("bound without the shard lock")
+        });
+        assert_eq!(bound.map(|l| l.state), Ok(LeaseState::Bound));
+        let s = t.stats();
+        assert_eq!((s.offered, s.bound), (0, 1));
+        // Shorter than what is left: re-timed under the shard lock.
+        let short = bind(&t, 7, a, 10, now + 1).expect("renew shorter");
+        assert_eq!(short.expires, now + 11);
+        t.expire(now + 10, 100);
+        assert_eq!(t.by_addr(a).map(|l| l.state), Some(LeaseState::Bound));
+        t.expire(now + 11, 100);
+        assert_eq!(t.by_addr(a).map(|l| l.state), Some(LeaseState::Expired));
+        let s = t.stats();
+        assert_eq!((s.offered, s.bound, s.free), (0, 0, s.addresses));
     }
 }

@@ -968,7 +968,7 @@ mod index {
                 let tag = TAGS[t];
                 let h = (u64::from(tag) << 32) | u64::from(slot); // low half is ignored
                 if insert && !model.contains(&(tag, slot)) {
-                    ix.insert(h, slot);
+                    ix.insert_hash(h, slot);
                     model.push((tag, slot));
                 } else if !insert {
                     ix.remove(h, slot);
@@ -978,7 +978,7 @@ mod index {
                 for &tag in &TAGS {
                     let mut want: Vec<u32> =
                         model.iter().filter(|e| e.0 == tag).map(|e| e.1).collect();
-                    let (got, n) = ix.candidates(u64::from(tag) << 32);
+                    let (got, n) = ix.candidates_of(u64::from(tag) << 32);
                     let mut got = got[..n].to_vec();
                     got.sort_unstable();
                     want.sort_unstable();
@@ -999,19 +999,19 @@ mod index {
         let start = ix.buckets();
         let h = |i: u32| u64::from(i.wrapping_mul(0x9e37_79b9)) << 32;
         for i in 0..10_000 {
-            ix.insert(h(i), i);
+            ix.insert_hash(h(i), i);
         }
         assert!(ix.buckets() > start);
         assert!(ix.len() * 10 <= ix.buckets() * 7);
         for i in 0..10_000 {
-            let (c, n) = ix.candidates(h(i));
+            let (c, n) = ix.candidates_of(h(i));
             assert!(c[..n].contains(&i), "{i}");
         }
         for i in (0..10_000).step_by(2) {
             ix.remove(h(i), i);
         }
         for i in 0..10_000 {
-            let (c, n) = ix.candidates(h(i));
+            let (c, n) = ix.candidates_of(h(i));
             assert_eq!(c[..n].contains(&i), i % 2 == 1, "{i}");
         }
     }
