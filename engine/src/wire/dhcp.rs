@@ -4,23 +4,32 @@
 //!
 //! The options are walked exactly once, in the order RFC 3396 §6 fixes for concatenation:
 //! the `options` field, then `file`, then `sname` when option overload (52) says they carry
-//! options. Every length byte is checked against the end of its area before it is trusted.
+//! options. No length byte is trusted before it is checked against the end of its area.
 //! Instead of copying values out (which would need a heap or a large per-packet buffer), the
-//! pass records, per option code, where its *first* instance lies, how many instances there are
-//! and their total length. That is all the decision ever needs:
+//! walk records, per option code, how many instances there are and where one of them lies
+//! (its offset and length). That is all the decision ever needs:
 //!
-//! * the common case, one instance, is a plain `&'a [u8]` ([`OptRef::contiguous`]);
-//! * a split option (RFC 3396) is read by walking forward from its first instance to the
-//!   following ones ([`OptRef::fragments`], [`OptRef::copy_into`]); since the pass already
-//!   validated every length on the way, that walk cannot fail.
+//! * the common case, one instance, is a plain `&'a [u8]` ([`OptRef::contiguous`]), and a
+//!   fixed-size value is one bounds-checked read;
+//! * a split option (RFC 3396) is summarised again by walking the options (its first
+//!   instance, the total length), then read by walking forward from its first instance to the
+//!   following ones ([`OptRef::fragments`], [`OptRef::copy_into`]); since the parse already
+//!   validated every length on the way, those walks cannot fail.
 //!
 //! Codes the decision reads (53, 50, 54, 61, 55, 57, 82, ...) have fixed slots found by a
-//! 256-entry lookup, so recording an instance is one table load and one slot update, and their
-//! accessors cost an index, not a search. Every other code lands in one shared slot that is
-//! never read (so the walk has no branch for them), and [`DhcpOptions::get`] finds such a code
-//! by walking the options: answers stay exact, nothing on the per-packet path asks for one, and
-//! no message can overflow a table. The slots are O(options) to build and the whole
-//! [`DhcpOptions`] (about 120 bytes, copied into every [`Request`]) is `Copy`.
+//! 256-entry lookup, so recording an instance is one table load and three stores with no
+//! branch (a count, an offset, a length), and their accessors cost an index, not a search.
+//! Every other code lands in one shared slot that is never read (so the walk has no branch for
+//! them), and [`DhcpOptions::get`] finds such a code by walking the options: answers stay
+//! exact, nothing on the per-packet path asks for one, and no message can overflow a table.
+//! The length rules below are checked after the walk, on the recorded lengths: with no
+//! option that has a rule seen twice, the six fixed lengths are one masked 64-bit comparison
+//! (absent options hold a length their rule accepts); a split one is checked on its joined
+//! length. The walk is O(options) and the whole [`DhcpOptions`] (about 100 bytes) is `Copy`.
+//!
+//! The request is written in place ([`parse_into`]): the table is indexed by code at run
+//! time, so it lives in memory, and built in a local it was copied whole on every move of the
+//! request (into the result, out of it, into the caller's record).
 //!
 //! # Option validation policy
 //!
@@ -338,11 +347,12 @@ fn area_of(code_pos: usize) -> u8 {
     }
 }
 
-/// Where an option's instances are: the first one, and totals over all of them.
+/// Where an option's instances are: the first one, and totals over all of them. This is what
+/// an [`OptRef`] carries; [`DhcpOptions`] itself stores less per code (see there) and builds
+/// a `Slot` when asked.
 ///
 /// The first instance's length and area are not stored: its length byte sits just before its
-/// value, and its code byte's offset tells the area ([`area_of`]). Six bytes per slot keep the
-/// whole [`DhcpOptions`] (copied into every [`Request`]) small.
+/// value, and its code byte's offset tells the area ([`area_of`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Slot {
     /// Offset of the first instance's value in the message (at least 2 when present).
@@ -372,42 +382,48 @@ impl Slot {
     }
 }
 
-/// Codes with a fixed slot (read by the decision on most packets).
+/// Codes with a fixed slot (read by the decision on most packets); slot `i` is `KNOWN[i]`.
+/// The order matters: slots 0 to 5 are the options with a fixed length, whose lengths are
+/// checked together as one word ([`FIXED_LEN`]), and slot 6 is the client identifier with
+/// its minimum length.
 const KNOWN: [u8; 14] = [
-    opt::HOSTNAME,
-    opt::REQUESTED_IP,
-    opt::LEASE_TIME,
-    opt::OVERLOAD,
     opt::MESSAGE_TYPE,
+    opt::REQUESTED_IP,
     opt::SERVER_ID,
-    opt::PARAMETER_REQUEST_LIST,
+    opt::SUBNET_SELECTION,
+    opt::LEASE_TIME,
     opt::MAX_MESSAGE_SIZE,
-    opt::VENDOR_CLASS,
     opt::CLIENT_ID,
+    opt::OVERLOAD,
+    opt::HOSTNAME,
+    opt::PARAMETER_REQUEST_LIST,
+    opt::VENDOR_CLASS,
     opt::RAPID_COMMIT,
     opt::CLIENT_FQDN,
     opt::RELAY_AGENT_INFO,
-    opt::SUBNET_SELECTION,
 ];
 
-/// Slots in [`DhcpOptions`]: slot 0 takes every code not in [`KNOWN`] (and is never read), so
-/// recording an option needs no branch; a power of two, so a masked index needs no bounds
-/// check.
+/// Slots in [`DhcpOptions`]: the last one, [`OTHER`], takes every code not in [`KNOWN`] (and
+/// is never read), so recording an option needs no branch; a power of two, so a masked index
+/// needs no bounds check.
 const SLOTS: usize = 16;
-const _: () = assert!(KNOWN.len() < SLOTS && SLOTS.is_power_of_two());
+/// The slot of the codes not in [`KNOWN`]. The last, so that the first eight slots, whose
+/// counts and lengths are checked as whole words, are all known codes.
+const OTHER: u8 = SLOTS as u8 - 1;
+const _: () = assert!(KNOWN.len() <= OTHER as usize && SLOTS.is_power_of_two());
 
 /// [`KNOWN_INDEX`] entry of PAD and END, which are not options.
 const PAD_OR_END: u8 = 0x80;
 
-/// `KNOWN_INDEX[code]` = slot + 1 for codes in [`KNOWN`], [`PAD_OR_END`] for PAD and END, 0
-/// otherwise: the code's slot in [`DhcpOptions`].
+/// `KNOWN_INDEX[code]` = slot for codes in [`KNOWN`], [`PAD_OR_END`] for PAD and END,
+/// [`OTHER`] otherwise: the code's slot in [`DhcpOptions`].
 const KNOWN_INDEX: [u8; 256] = {
-    let mut t = [0u8; 256];
+    let mut t = [OTHER; 256];
     t[opt::PAD as usize] = PAD_OR_END;
     t[opt::END as usize] = PAD_OR_END;
     let mut i = 0;
     while i < KNOWN.len() {
-        t[KNOWN[i] as usize] = i as u8 + 1;
+        t[KNOWN[i] as usize] = i as u8;
         i += 1;
     }
     t
@@ -415,8 +431,8 @@ const KNOWN_INDEX: [u8; 256] = {
 
 const fn known_slot(code: u8) -> Option<usize> {
     match KNOWN_INDEX[code as usize] {
-        0 | PAD_OR_END => None,
-        n => Some(n as usize - 1),
+        OTHER | PAD_OR_END => None,
+        n => Some(n as usize),
     }
 }
 
@@ -424,63 +440,172 @@ const fn known_slot(code: u8) -> Option<usize> {
 /// constants below, so a code missing from `KNOWN` is a compile error, never a run-time panic.
 const fn ks(code: u8) -> usize {
     match known_slot(code) {
-        Some(i) => i + 1,
+        Some(i) => i,
         None => panic!("code not in KNOWN"),
     }
 }
 
-const K_HOSTNAME: usize = ks(opt::HOSTNAME);
-const K_REQUESTED_IP: usize = ks(opt::REQUESTED_IP);
-const K_LEASE_TIME: usize = ks(opt::LEASE_TIME);
-const K_OVERLOAD: usize = ks(opt::OVERLOAD);
 const K_MESSAGE_TYPE: usize = ks(opt::MESSAGE_TYPE);
+const K_REQUESTED_IP: usize = ks(opt::REQUESTED_IP);
 const K_SERVER_ID: usize = ks(opt::SERVER_ID);
-const K_PRL: usize = ks(opt::PARAMETER_REQUEST_LIST);
-const K_MAX_MESSAGE_SIZE: usize = ks(opt::MAX_MESSAGE_SIZE);
-const K_VENDOR_CLASS: usize = ks(opt::VENDOR_CLASS);
-const K_CLIENT_ID: usize = ks(opt::CLIENT_ID);
-const K_RELAY_AGENT_INFO: usize = ks(opt::RELAY_AGENT_INFO);
 const K_SUBNET_SELECTION: usize = ks(opt::SUBNET_SELECTION);
+const K_LEASE_TIME: usize = ks(opt::LEASE_TIME);
+const K_MAX_MESSAGE_SIZE: usize = ks(opt::MAX_MESSAGE_SIZE);
+const K_CLIENT_ID: usize = ks(opt::CLIENT_ID);
+const K_OVERLOAD: usize = ks(opt::OVERLOAD);
+const K_HOSTNAME: usize = ks(opt::HOSTNAME);
+const K_PRL: usize = ks(opt::PARAMETER_REQUEST_LIST);
+const K_VENDOR_CLASS: usize = ks(opt::VENDOR_CLASS);
+const K_RELAY_AGENT_INFO: usize = ks(opt::RELAY_AGENT_INFO);
+
+/// The length each slot's (joined) value must have, 0 where none is fixed: 53 is one byte
+/// (RFC 2132 §9.6), 50, 54, 118 and 51 four (RFC 2132 §9.1, §9.7, §9.2; RFC 3011 §3), 57 two
+/// (RFC 2132 §9.10). All in slots 0 to 6, so one 64-bit word of [`DhcpOptions`]' lengths holds
+/// them (and [`FIXED_MASK`] selects them).
+const FIXED_LEN: [u8; 8] = {
+    let mut t = [0u8; 8];
+    t[K_MESSAGE_TYPE] = 1;
+    t[K_REQUESTED_IP] = 4;
+    t[K_SERVER_ID] = 4;
+    t[K_SUBNET_SELECTION] = 4;
+    t[K_LEASE_TIME] = 4;
+    t[K_MAX_MESSAGE_SIZE] = 2;
+    t
+};
+
+/// The bytes of [`FIXED_LEN`] that are rules (0xff) rather than "any length" (0).
+const FIXED_MASK: u64 = {
+    let mut m = 0u64;
+    let mut k = 0;
+    while k < FIXED_LEN.len() {
+        if FIXED_LEN[k] != 0 {
+            m |= 0xff << (8 * k);
+        }
+        k += 1;
+    }
+    m
+};
+
+/// The client identifier's minimum length (RFC 2132 §9.14: "minimum length is 2").
+const MIN_CLIENT_ID_LEN: u8 = 2;
+
+/// The length an *absent* option leaves in [`DhcpOptions`]' length table: one its rule
+/// accepts, so that the check after the walk needs no presence test. Lengths are only ever
+/// read for a present option otherwise.
+const ABSENT_LEN: [u8; SLOTS] = {
+    let mut t = [0u8; SLOTS];
+    let mut k = 0;
+    while k < FIXED_LEN.len() {
+        t[k] = FIXED_LEN[k];
+        k += 1;
+    }
+    t[K_CLIENT_ID] = MIN_CLIENT_ID_LEN;
+    t
+};
+const _: () = assert!(K_CLIENT_ID < FIXED_LEN.len() && FIXED_LEN[K_CLIENT_ID] == 0);
 
 /// The options of a validated DHCP message, borrowing it. `Copy`, no heap.
+///
+/// Per known code it holds what one walk can record with three stores and no branch: how many
+/// instances there are, where one of them is, and its length. For the usual single instance
+/// that is the whole answer; for an option split over several instances (RFC 3396) the
+/// accessors walk the options again.
 #[derive(Clone, Copy)]
 pub struct DhcpOptions<'a> {
     /// The whole BOOTP message (fixed header + options).
     msg: &'a [u8],
-    /// Per-code summaries, indexed by [`KNOWN_INDEX`]; slot 0 collects all other codes.
-    slots: [Slot; SLOTS],
+    /// Per slot ([`KNOWN_INDEX`]; slot [`OTHER`] collects all other codes and is never read): the
+    /// number of instances, 0 when absent.
+    count: [u16; SLOTS],
+    /// Per slot: the value offset in `msg` of its last instance (its only one when
+    /// `count` is 1, the only case it is read).
+    at: [u16; SLOTS],
+    /// Per slot: the length of that instance; [`ABSENT_LEN`] when the option is absent.
+    len: [u8; SLOTS],
     /// Option overload value (0 if none).
     overload: u8,
 }
 
 impl<'a> DhcpOptions<'a> {
     /// No options yet; [`Self::read`] fills them in.
+    #[inline(always)]
     fn empty(msg: &'a [u8]) -> Self {
         DhcpOptions {
             msg,
-            slots: [Slot::default(); SLOTS],
+            count: [0; SLOTS],
+            at: [0; SLOTS],
+            len: ABSENT_LEN,
             overload: 0,
         }
     }
 
+    /// The exact summary of slot `k`: read off the table for zero or one instance, by a walk
+    /// over the options for a split one (RFC 3396; rare, so kept out of line).
+    #[inline(always)]
     fn slot(&self, k: usize) -> Slot {
-        self.slots[k & (SLOTS - 1)]
+        let k = k & (SLOTS - 1);
+        match self.count[k] {
+            0 => Slot::default(),
+            1 => Slot {
+                first: self.at[k],
+                total: u16::from(self.len[k]),
+                frags: 1,
+            },
+            _ => self.split_slot(k),
+        }
     }
 
-    /// Walk one area, recording every instance. `area` is the area's bytes and `end` the
-    /// offset in the message where it ends. Returns whether END was seen.
+    /// [`Self::slot`] of a split option: every instance, found by walking.
+    #[cold]
+    #[inline(never)]
+    fn split_slot(&self, k: usize) -> Slot {
+        KNOWN
+            .get(k)
+            .map_or_else(Slot::default, |&code| self.walk_slot(code))
+    }
+
+    /// The summary of `code` by a walk over all its instances.
+    fn walk_slot(&self, code: u8) -> Slot {
+        let mut slot = Slot::default();
+        for (c, value, len) in Instances::all(self.msg, self.overload) {
+            if c == code {
+                slot.add(value, len);
+            }
+        }
+        slot
+    }
+
+    /// Walk one area, recording every instance. `upto` is the message cut at the area's end,
+    /// and `start` the area's offset: positions are the message's, so an instance's offset is
+    /// its position, and the reads need no other bounds than `upto`'s. `IN_OPTIONS` is true
+    /// for the `options` field, the only area that may carry option overload (52). Returns
+    /// whether END was seen.
+    ///
+    /// WHY this shape (it runs for every option of every packet, ~16 instructions each):
+    /// * the loop runs while a code *and* a length byte remain, one comparison for both;
+    /// * one table load gives the option's slot, or marks PAD and END;
+    /// * recording an instance is three stores and no branch (a count, an offset, a length;
+    ///   see [`DhcpOptions`]), where keeping the first instance and a running total needed a
+    ///   load, a branch and two read-modify-writes; the length rules are checked once
+    ///   afterwards ([`Self::validate`]);
+    /// * an option running past the area is recorded like the others and, its end being
+    ///   beyond the loop's bound, ends the loop; it is caught once, after the loop. (An error
+    ///   discards the whole table, so the record does no harm.)
     #[inline(always)]
-    fn scan_area(
+    fn scan_area<const IN_OPTIONS: bool>(
         &mut self,
-        area: &[u8],
-        end: usize,
-        overload_allowed: bool,
+        upto: &[u8],
+        start: usize,
     ) -> Result<bool, DropReason> {
-        let base = end - area.len();
-        let mut pos = 0;
-        while let Some(&code) = area.get(pos) {
+        let n = upto.len();
+        let Some(last) = n.checked_sub(1) else {
+            // Unreachable: every area is at least 64 bytes long.
+            return Ok(false);
+        };
+        let mut pos = start;
+        while pos < last {
+            let (code, len) = (upto[pos], upto[pos + 1]);
             let slot = KNOWN_INDEX[usize::from(code)];
-            // PAD and END (one table load decides for every other code too).
             if slot == PAD_OR_END {
                 if code == opt::END {
                     return Ok(true);
@@ -488,27 +613,37 @@ impl<'a> DhcpOptions<'a> {
                 pos += 1;
                 continue;
             }
-            // The length byte and the whole value must lie inside this area.
-            let Some(&len) = area.get(pos + 1) else {
-                return Err(DropReason::OptionTruncated);
-            };
-            let value = pos + 2;
-            let next = value + usize::from(len);
-            if next > area.len() {
-                return Err(DropReason::OptionTruncated);
+            let k = usize::from(slot) & (SLOTS - 1);
+            // Below 2^15: an instance takes at least two of the < 2^16 bytes.
+            self.count[k] = self.count[k].wrapping_add(1);
+            // Exact: `read` refuses messages longer than u16::MAX bytes.
+            self.at[k] = (pos + 2) as u16;
+            self.len[k] = len;
+            pos += 2 + usize::from(len);
+            // RFC 2131 §4.1: overload lives in `options`; in `file`/`sname` it would loop. An
+            // overrun is reported first, as for any option.
+            if !IN_OPTIONS && code == opt::OVERLOAD {
+                return Err(if pos > n {
+                    DropReason::OptionTruncated
+                } else {
+                    DropReason::BadOverload
+                });
             }
-            // RFC 2131 §4.1: overload lives in `options`; in `file`/`sname` it would loop.
-            if code == opt::OVERLOAD && !overload_allowed {
-                return Err(DropReason::BadOverload);
-            }
-            self.slots[usize::from(slot) & (SLOTS - 1)].add(base + value, len);
-            pos = next;
         }
-        Ok(false)
+        // The value must lie inside this area.
+        if pos > n {
+            return Err(DropReason::OptionTruncated);
+        }
+        // At most one byte is left: PAD, END, or an option code without its length byte.
+        match upto.get(pos) {
+            None | Some(&opt::PAD) => Ok(false),
+            Some(&opt::END) => Ok(true),
+            Some(_) => Err(DropReason::OptionTruncated),
+        }
     }
 
     /// Parse the options of `msg` (a BOOTP message whose fixed header and cookie were checked).
-    /// The tests' entry point; [`parse`] fills a request's options in place with [`Self::read`].
+    /// The tests' entry point; [`parse_into`] walks a request's options in place.
     #[cfg(test)]
     pub(crate) fn parse(msg: &'a [u8]) -> Result<Self, DropReason> {
         let mut o = Self::empty(msg);
@@ -516,82 +651,130 @@ impl<'a> DhcpOptions<'a> {
         Ok(o)
     }
 
-    /// Walk and validate the options of `self.msg` into `self` (built by [`Self::empty`]), in
-    /// place inside the [`Request`] being built.
+    /// Walk and validate the options of `self.msg` into `self` (built by [`Self::empty`]).
     #[inline(always)]
     fn read(&mut self) -> Result<(), DropReason> {
         let msg = self.msg;
         if msg.len() > usize::from(u16::MAX) {
             // Unreachable through `wire::parse` (bounded by the IPv4 total length); keeps the
-            // u16 offsets in `Slot` exact.
+            // u16 offsets exact.
             return Err(DropReason::UdpBadLength);
         }
-        let (Some(options), Some(file), Some(sname)) = (
-            msg.get(field::OPTIONS..),
-            msg.get(field::FILE),
-            msg.get(field::SNAME),
-        ) else {
+        if msg.len() < field::OPTIONS {
             // Unreachable through `wire::parse`, which checks the fixed header first.
             return Err(DropReason::BootpTruncated);
-        };
-        let end_in_options = self.scan_area(options, msg.len(), true)?;
-        if self.slot(K_OVERLOAD).frags != 0 {
-            // RFC 2132 §9.3: length 1, value 1 (file), 2 (sname) or 3 (both).
-            self.overload = match self.known_fixed::<1>(K_OVERLOAD) {
-                Some([v @ 1..=3]) => v,
-                _ => return Err(DropReason::BadOverload),
-            };
-            // RFC 2131 §4.1: with overload, `options` MUST end with END, and so must
-            // `file` and `sname` when they carry options.
-            if !end_in_options {
-                return Err(DropReason::OptionsUnterminated);
-            }
-            // RFC 3396 §6 / RFC 2131 §4.1: `file` is read before `sname`.
-            if self.overload & OVERLOAD_FILE != 0
-                && !self.scan_area(file, field::FILE.end, false)?
-            {
-                return Err(DropReason::OptionsUnterminated);
-            }
-            if self.overload & OVERLOAD_SNAME != 0
-                && !self.scan_area(sname, field::SNAME.end, false)?
-            {
-                return Err(DropReason::OptionsUnterminated);
-            }
+        }
+        let end_in_options = self.scan_area::<true>(msg, field::OPTIONS)?;
+        if self.count[K_OVERLOAD] != 0 {
+            self.read_overloaded(end_in_options)?;
         }
         self.validate()
     }
 
+    /// Option overload (52) is present: check it and walk the areas it names. Out of line:
+    /// hardly any client uses it.
+    #[cold]
+    #[inline(never)]
+    fn read_overloaded(&mut self, end_in_options: bool) -> Result<(), DropReason> {
+        let msg = self.msg;
+        // Each area as the message cut at its end (see `scan_area`).
+        let (Some(file), Some(sname)) = (msg.get(..field::FILE.end), msg.get(..field::SNAME.end))
+        else {
+            // Unreachable through `wire::parse`, which checks the fixed header first.
+            return Err(DropReason::BootpTruncated);
+        };
+        // RFC 2132 §9.3: length 1, value 1 (file), 2 (sname) or 3 (both). Read while
+        // `self.overload` is still 0, so a split 52 is joined from `options` alone.
+        self.overload = match self.known_fixed::<1>(K_OVERLOAD) {
+            Some([v @ 1..=3]) => v,
+            _ => return Err(DropReason::BadOverload),
+        };
+        // RFC 2131 §4.1: with overload, `options` MUST end with END, and so must `file` and
+        // `sname` when they carry options.
+        if !end_in_options {
+            return Err(DropReason::OptionsUnterminated);
+        }
+        // RFC 3396 §6 / RFC 2131 §4.1: `file` is read before `sname`.
+        if self.overload & OVERLOAD_FILE != 0
+            && !self.scan_area::<false>(file, field::FILE.start)?
+        {
+            return Err(DropReason::OptionsUnterminated);
+        }
+        if self.overload & OVERLOAD_SNAME != 0
+            && !self.scan_area::<false>(sname, field::SNAME.start)?
+        {
+            return Err(DropReason::OptionsUnterminated);
+        }
+        Ok(())
+    }
+
     /// Fixed-size and structural checks; see the policy table in the module docs.
+    ///
+    /// With every option that has a length rule present at most once, each one's length is
+    /// its only instance's, and absent ones hold a length their rule accepts ([`ABSENT_LEN`]): the
+    /// six fixed lengths are one masked 64-bit comparison, the client identifier's minimum
+    /// one more. A split option (RFC 3396) is checked on its joined length instead, by
+    /// [`Self::validate_split`].
     #[inline(always)]
     fn validate(&self) -> Result<(), DropReason> {
-        let mt = self.slot(K_MESSAGE_TYPE);
-        if mt.frags == 0 {
+        if self.count[K_MESSAGE_TYPE] == 0 {
             return Err(DropReason::NoMessageType);
         }
-        // Present with another length than `n` (all instances together, RFC 3396).
-        let not = |k: usize, n: u16| {
-            let s = self.slot(k);
-            s.frags != 0 && s.total != n
+        // Any of slots 0 to 7 (the options with a length rule, and 52) seen more than once.
+        // (Option 82 is checked below, where a split one fails as not being one instance.)
+        let c = &self.count;
+        let word = |i: usize| {
+            u64::from(c[i])
+                | u64::from(c[i + 1]) << 16
+                | u64::from(c[i + 2]) << 32
+                | u64::from(c[i + 3]) << 48
         };
-        let cid = self.slot(K_CLIENT_ID);
-        if mt.total != 1
-            || not(K_REQUESTED_IP, 4)
-            || not(K_SERVER_ID, 4)
-            || not(K_SUBNET_SELECTION, 4)
-            || not(K_LEASE_TIME, 4)
-            || not(K_MAX_MESSAGE_SIZE, 2)
-            || (cid.frags != 0 && cid.total < 2)
+        if (word(0) | word(4)) & 0xfffe_fffe_fffe_fffe != 0 {
+            return self.validate_split();
+        }
+        let [l0, l1, l2, l3, l4, l5, l6, l7, ..] = self.len;
+        let fixed = u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]);
+        if (fixed ^ u64::from_le_bytes(FIXED_LEN)) & FIXED_MASK != 0
+            || self.len[K_CLIENT_ID] < MIN_CLIENT_ID_LEN
         {
             return Err(DropReason::BadOptionLength);
         }
-        let relay = self.slot(K_RELAY_AGENT_INFO);
-        if relay.frags != 0 {
-            let raw = self.relay_raw().ok_or(DropReason::BadOptionLength)?;
-            if !sub_options_well_formed(raw) {
-                return Err(DropReason::BadOptionLength);
-            }
+        if self.count[K_RELAY_AGENT_INFO] != 0 {
+            return self.validate_relay();
         }
         Ok(())
+    }
+
+    /// [`Self::validate`] when an option with a length rule is split: the same rules on the
+    /// joined lengths ([`Self::slot`] walks for each split option).
+    #[cold]
+    #[inline(never)]
+    fn validate_split(&self) -> Result<(), DropReason> {
+        let total = |k: usize| self.slot(k).total;
+        let present = |k: usize| self.count[k & (SLOTS - 1)] != 0;
+        let mut k = 0;
+        while k < FIXED_LEN.len() {
+            if FIXED_LEN[k] != 0 && present(k) && total(k) != u16::from(FIXED_LEN[k]) {
+                return Err(DropReason::BadOptionLength);
+            }
+            k += 1;
+        }
+        if present(K_CLIENT_ID) && total(K_CLIENT_ID) < u16::from(MIN_CLIENT_ID_LEN) {
+            return Err(DropReason::BadOptionLength);
+        }
+        if present(K_RELAY_AGENT_INFO) {
+            return self.validate_relay();
+        }
+        Ok(())
+    }
+
+    /// Option 82 is present: one instance whose sub-options exactly fill it (RFC 3046 §2.0).
+    #[inline(never)]
+    fn validate_relay(&self) -> Result<(), DropReason> {
+        match self.relay_raw() {
+            Some(raw) if sub_options_well_formed(raw) => Ok(()),
+            _ => Err(DropReason::BadOptionLength),
+        }
     }
 
     /// Option 82's value when it is present as one instance.
@@ -604,25 +787,35 @@ impl<'a> DhcpOptions<'a> {
     /// of another length. The usual single instance is one bounds-checked read.
     #[inline(always)]
     fn known_fixed<const N: usize>(&self, k: usize) -> Option<[u8; N]> {
-        let s = self.slot(k);
         const { assert!(N > 0) };
-        // A total of N > 0 bytes means at least one instance.
-        if usize::from(s.total) != N {
-            return None;
+        let k = k & (SLOTS - 1);
+        match self.count[k] {
+            0 => None,
+            1 => {
+                if usize::from(self.len[k]) != N {
+                    return None;
+                }
+                let start = usize::from(self.at[k]);
+                self.msg.get(start..start + N)?.try_into().ok()
+            }
+            _ => self.split_fixed(k),
         }
-        if s.frags == 1 {
-            let start = usize::from(s.first);
-            return self.msg.get(start..start + N)?.try_into().ok();
-        }
-        // Split over several instances (RFC 3396): join them.
+    }
+
+    /// [`Self::known_fixed`] of an option split over several instances (RFC 3396): joined.
+    #[cold]
+    #[inline(never)]
+    fn split_fixed<const N: usize>(&self, k: usize) -> Option<[u8; N]> {
         self.known_ref(k)?.fixed::<N>()
     }
 
+    #[inline(always)]
     fn known_ref(&self, k: usize) -> Option<OptRef<'a>> {
-        let code = *KNOWN.get(k.wrapping_sub(1))?;
+        let code = *KNOWN.get(k)?;
         self.make_ref(code, self.slot(k))
     }
 
+    #[inline(always)]
     fn make_ref(&self, code: u8, slot: Slot) -> Option<OptRef<'a>> {
         (slot.frags > 0).then_some(OptRef {
             msg: self.msg,
@@ -635,20 +828,10 @@ impl<'a> DhcpOptions<'a> {
     /// The option `code`, all its instances joined (RFC 3396); `None` if absent.
     /// PAD (0) and END (255) are not options and always give `None`.
     pub fn get(&self, code: u8) -> Option<OptRef<'a>> {
-        if code == opt::PAD || code == opt::END {
-            return None;
-        }
         match KNOWN_INDEX[usize::from(code)] {
-            0 | PAD_OR_END => {
-                // Not summarised by the parse (the decision never asks for it): walk.
-                let mut slot = Slot::default();
-                for (c, value, len) in Instances::all(self.msg, self.overload) {
-                    if c == code {
-                        slot.add(value, len);
-                    }
-                }
-                self.make_ref(code, slot)
-            }
+            PAD_OR_END => None,
+            // Not summarised by the parse (the decision never asks for it): walk.
+            OTHER => self.make_ref(code, self.walk_slot(code)),
             k => self.make_ref(code, self.slot(usize::from(k))),
         }
     }
@@ -978,14 +1161,23 @@ impl<'a> Iterator for SubOptions<'a> {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Validate the BOOTP message `msg` (the UDP payload) and build the [`Request`].
+/// Validate the BOOTP message `msg` (the UDP payload) and write the [`Request`] into `out`.
+/// On an error `out` is unchanged or holds a partly filled request, over which
+/// [`super::parse_into`] stores the error.
+///
+/// WHY in place: the request is 184 bytes. Built in a local and returned by value it
+/// was copied into the result and again into the caller's record (two `memcpy` calls per
+/// packet), and the option table, written at run-time indices, cannot live in registers. So
+/// the request is stored into `out` once the fixed header passed its checks, and the options
+/// are walked straight into its table.
 #[inline(always)]
-pub(crate) fn parse<'a>(
+pub(crate) fn parse_into<'a>(
     l2: L2Header,
     ip: &ipv4::Header,
     udp: &udp::Header,
     msg: &'a [u8],
-) -> Result<Request<'a>, DropReason> {
+    out: &mut Result<Request<'a>, DropReason>,
+) -> Result<(), DropReason> {
     // One length check; the fixed fields below are constant-index reads of this array.
     let Some(fixed) = msg.first_chunk::<{ field::OPTIONS }>() else {
         return Err(DropReason::BootpTruncated);
@@ -1010,11 +1202,10 @@ pub(crate) fn parse<'a>(
     let addr = |at: usize| Ipv4Addr::from(be32(at));
     let mut chaddr = [0u8; 16];
     chaddr.copy_from_slice(&fixed[field::CHADDR]);
-    // Built once, with the options walked into it in place.
-    let mut req = Request {
+    *out = Ok(Request {
         l2,
-        ip_src: ip.src,
-        ip_dst: ip.dst,
+        ip_src: ip.src(),
+        ip_dst: ip.dst(),
         udp_src: udp.src_port,
         udp_dst: udp.dst_port,
         htype,
@@ -1029,9 +1220,12 @@ pub(crate) fn parse<'a>(
         giaddr: addr(field::GIADDR.start),
         chaddr,
         options: DhcpOptions::empty(msg),
-    };
-    req.options.read()?;
-    Ok(req)
+    });
+    match out {
+        Ok(req) => req.options.read(),
+        // Not reached: `Ok` was just stored.
+        Err(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

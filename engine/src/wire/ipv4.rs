@@ -39,45 +39,90 @@ const FLAG_DF: u16 = 0x4000;
 /// Fragment offset mask.
 const FRAG_OFFSET: u16 = 0x1fff;
 
-/// The parts of a validated IPv4 header the upper layers use.
+/// The parts of a validated IPv4 header the upper layers use: the two addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub ttl: u8,
+    /// Source then destination address, the eight bytes as they lie in the header. Kept
+    /// together because the UDP pseudo header sums them as one word (RFC 768).
+    pub addrs: [u8; 8],
+}
+
+impl Header {
+    /// A header with these addresses.
+    #[cfg(test)]
+    pub const fn new(src: Ipv4Addr, dst: Ipv4Addr) -> Self {
+        let ([a, b, c, d], [e, f, g, h]) = (src.octets(), dst.octets());
+        Header {
+            addrs: [a, b, c, d, e, f, g, h],
+        }
+    }
+
+    /// Source address.
+    pub fn src(&self) -> Ipv4Addr {
+        let [a, b, c, d, ..] = self.addrs;
+        Ipv4Addr::new(a, b, c, d)
+    }
+
+    /// Destination address.
+    pub fn dst(&self) -> Ipv4Addr {
+        let [.., e, f, g, h] = self.addrs;
+        Ipv4Addr::new(e, f, g, h)
+    }
 }
 
 /// Validate the IPv4 header at the start of `l3` and return it with the payload, cut to the
 /// header's total length (bytes beyond it are Ethernet padding and are ignored).
-#[inline]
+///
+/// Almost every header is version 4 without options (first byte 0x45): that case is checked
+/// here on the fixed 20 bytes, where every offset and length is a constant; a header with
+/// options (or a bad first byte) goes to [`parse_other`].
+#[inline(always)]
 pub(crate) fn parse(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
     // One length check; the fixed fields below are constant-index reads of this array.
+    let Some((fixed, after)) = l3.split_first_chunk::<{ field::HEADER_LEN }>() else {
+        return Err(DropReason::Ipv4Malformed);
+    };
+    if fixed[field::VER_IHL] != VER_IHL_NO_OPTIONS {
+        return parse_other(l3);
+    }
+    let total = usize::from(be16(fixed, field::TOTAL_LEN.start));
+    let Some(payload) = total
+        .checked_sub(field::HEADER_LEN)
+        .and_then(|n| after.get(..n))
+    else {
+        return Err(DropReason::Ipv4BadLength);
+    };
+    // RFC 1071: the one's complement sum over a correct header, checksum included, is
+    // 0xffff. Summing the fixed-size array lets the compiler unroll it into a few additions.
+    check_rest(fixed, checksum::sum_array(0, fixed))?;
+    Ok((header(fixed), payload))
+}
+
+/// [`parse`] of a header whose first byte is not 0x45: options (IHL > 5), or malformed. Out
+/// of line: DHCP clients and relays do not send IP options.
+#[cold]
+#[inline(never)]
+fn parse_other(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
     let Some(fixed) = l3.first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(DropReason::Ipv4Malformed);
     };
-    // Almost every header is version 4 without options (0x45): one compare for both.
-    let ihl = if fixed[field::VER_IHL] == VER_IHL_NO_OPTIONS {
-        field::HEADER_LEN
-    } else {
-        let version = fixed[field::VER_IHL] >> 4;
-        let ihl = usize::from(fixed[field::VER_IHL] & 0x0f) * 4;
-        if version != 4 || ihl < field::HEADER_LEN || ihl > l3.len() {
-            return Err(DropReason::Ipv4Malformed);
-        }
-        ihl
-    };
+    let version = fixed[field::VER_IHL] >> 4;
+    let ihl = usize::from(fixed[field::VER_IHL] & 0x0f) * 4;
+    if version != 4 || ihl < field::HEADER_LEN || ihl > l3.len() {
+        return Err(DropReason::Ipv4Malformed);
+    }
     let total = usize::from(be16(fixed, field::TOTAL_LEN.start));
     if total < ihl || total > l3.len() {
         return Err(DropReason::Ipv4BadLength);
     }
-    // RFC 1071: the one's complement sum over a correct header, checksum included, is 0xffff.
-    // Without options, summing the fixed-size array lets the compiler unroll the sum into a
-    // few additions.
-    let sum = if ihl == field::HEADER_LEN {
-        checksum::sum_array(0, fixed)
-    } else {
-        checksum::sum(0, l3.get(..ihl).unwrap_or(&[]))
-    };
+    check_rest(fixed, checksum::sum(0, l3.get(..ihl).unwrap_or(&[])))?;
+    Ok((header(fixed), l3.get(ihl..total).unwrap_or(&[])))
+}
+
+/// The checks after the lengths, in order: the header checksum (`sum` is the header's
+/// one's-complement sum), no fragment, UDP.
+#[inline(always)]
+fn check_rest(fixed: &[u8; field::HEADER_LEN], sum: u32) -> Result<(), DropReason> {
     if sum != 0xffff {
         return Err(DropReason::Ipv4BadChecksum);
     }
@@ -88,22 +133,20 @@ pub(crate) fn parse(l3: &[u8]) -> Result<(Header, &[u8]), DropReason> {
     if fixed[field::PROTOCOL] != PROTO_UDP {
         return Err(DropReason::NotUdp);
     }
-    let h = Header {
-        src: addr(fixed, field::SRC.start),
-        dst: addr(fixed, field::DST.start),
-        ttl: fixed[field::TTL],
-    };
-    Ok((h, l3.get(ihl..total).unwrap_or(&[])))
+    Ok(())
+}
+
+/// The fields the upper layers use.
+#[inline(always)]
+fn header(fixed: &[u8; field::HEADER_LEN]) -> Header {
+    let mut addrs = [0; 8];
+    addrs.copy_from_slice(&fixed[field::SRC.start..field::DST.end]);
+    Header { addrs }
 }
 
 /// Big-endian u16 at the constant offset `at` of the fixed header.
 fn be16(h: &[u8; field::HEADER_LEN], at: usize) -> u16 {
     u16::from_be_bytes([h[at], h[at + 1]])
-}
-
-/// IPv4 address at the constant offset `at` of the fixed header.
-fn addr(h: &[u8; field::HEADER_LEN], at: usize) -> Ipv4Addr {
-    Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3])
 }
 
 /// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
@@ -185,9 +228,8 @@ mod tests {
         let mut p = packet(&[1, 2, 3, 4]);
         p.extend_from_slice(&[0; 20]); // Ethernet padding
         let (h, payload) = parse(&p).unwrap();
-        assert_eq!(h.src, Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(h.dst, Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(h.ttl, 64);
+        assert_eq!(h.src(), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(h.dst(), Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(payload, &[1, 2, 3, 4]);
     }
 
@@ -280,8 +322,8 @@ mod tests {
         finish(&mut buf, 28, sum).unwrap();
         assert_eq!(inet_checksum(&[&buf[..20]]), 0, "header sums to zero");
         let (h, payload) = parse(&buf).unwrap();
-        assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 1));
-        assert_eq!(h.dst, Ipv4Addr::BROADCAST);
+        assert_eq!(h.src(), Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(h.dst(), Ipv4Addr::BROADCAST);
         assert_eq!(payload.len(), 8);
         for n in 0..20 {
             assert!(emit(&mut buf[..n], Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 1).is_none());

@@ -47,16 +47,17 @@ pub(super) fn pseudo_header_sum(ip_src: [u8; 4], ip_dst: [u8; 4], udp_len: u16) 
 
 /// Validate the UDP header at the start of `l4` (the IPv4 payload) and return it with the
 /// UDP payload.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse<'a>(ip: &ipv4::Header, l4: &'a [u8]) -> Result<(Header, &'a [u8]), DropReason> {
     let Some(h) = l4.first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(DropReason::UdpBadLength);
     };
     let len = be16(h, field::LENGTH.start);
     let ulen = usize::from(len);
-    let Some(datagram) = l4.get(..ulen).filter(|_| ulen >= field::HEADER_LEN) else {
+    if ulen < field::HEADER_LEN || ulen > l4.len() {
         return Err(DropReason::UdpBadLength);
-    };
+    }
+    let (datagram, payload) = (&l4[..ulen], &l4[field::HEADER_LEN..ulen]);
     let hdr = Header {
         src_port: be16(h, field::SRC_PORT.start),
         dst_port: be16(h, field::DST_PORT.start),
@@ -66,12 +67,18 @@ pub(crate) fn parse<'a>(ip: &ipv4::Header, l4: &'a [u8]) -> Result<(Header, &'a 
     }
     // RFC 768: an all-zero checksum means the sender computed none.
     if be16(h, field::CHECKSUM.start) != 0 {
-        let s = pseudo_header_sum(ip.src.octets(), ip.dst.octets(), len);
-        if checksum::sum(s, datagram) != 0xffff {
+        // The pseudo header: the two addresses as one word (they are adjacent in the IPv4
+        // header), then zero + protocol and the UDP length (see `pseudo_header_sum`).
+        let s = checksum::sum_with(
+            u32::from(ipv4::PROTO_UDP) + u32::from(len),
+            ip.addrs,
+            datagram,
+        );
+        if s != 0xffff {
             return Err(DropReason::UdpBadChecksum);
         }
     }
-    Ok((hdr, datagram.get(field::HEADER_LEN..).unwrap_or(&[])))
+    Ok((hdr, payload))
 }
 
 /// Write the UDP ports; length and checksum are set by [`finish`].
@@ -108,14 +115,13 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    const IP: ipv4::Header = ipv4::Header {
-        src: Ipv4Addr::new(10, 1, 2, 3),
-        dst: Ipv4Addr::new(255, 255, 255, 255),
-        ttl: 64,
-    };
+    const IP: ipv4::Header = ipv4::Header::new(
+        Ipv4Addr::new(10, 1, 2, 3),
+        Ipv4Addr::new(255, 255, 255, 255),
+    );
 
     fn dgram(dst_port: u16, payload: &[u8]) -> Vec<u8> {
-        udp_datagram(IP.src, IP.dst, 68, dst_port, payload)
+        udp_datagram(IP.src(), IP.dst(), 68, dst_port, payload)
     }
 
     #[test]
@@ -164,10 +170,7 @@ mod tests {
         assert_eq!(parse(&IP, &d).unwrap_err(), DropReason::UdpBadChecksum);
         // the pseudo-header counts: same bytes from another source address fail
         let d = dgram(67, b"abcd");
-        let other = ipv4::Header {
-            src: Ipv4Addr::new(10, 1, 2, 4),
-            ..IP
-        };
+        let other = ipv4::Header::new(Ipv4Addr::new(10, 1, 2, 4), IP.dst());
         assert_eq!(parse(&other, &d).unwrap_err(), DropReason::UdpBadChecksum);
     }
 
@@ -187,12 +190,12 @@ mod tests {
             let mut d = vec![0u8; 8 + payload.len()];
             d[8..].copy_from_slice(payload);
             emit(&mut d, 67, 68).unwrap();
-            finish(&mut d, IP.src.octets(), IP.dst.octets()).unwrap();
-            let reference = udp_datagram(IP.src, IP.dst, 67, 68, payload);
+            finish(&mut d, IP.src().octets(), IP.dst().octets()).unwrap();
+            let reference = udp_datagram(IP.src(), IP.dst(), 67, 68, payload);
             assert_eq!(d, reference);
             let pseudo = [
-                &IP.src.octets()[..],
-                &IP.dst.octets(),
+                &IP.src().octets()[..],
+                &IP.dst().octets(),
                 &[0, 17],
                 &(d.len() as u16).to_be_bytes(),
                 &d,
