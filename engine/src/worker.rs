@@ -162,16 +162,18 @@ pub struct DhcpHandler {
 
 impl DhcpHandler {
     /// Serve `cfg` from `tables`, replying from `mac`; `addr` is the interface's own IPv4
-    /// address (`UNSPECIFIED` if none), used to pick the subnet of untagged direct requests.
+    /// address (`UNSPECIFIED` if none), used to pick the subnet of untagged direct requests
+    /// (resolved once, see [`Server::with_home_link`]).
     pub fn new(
         cfg: Arc<ServerConfig>,
         tables: Arc<LeaseTables>,
         mac: [u8; 6],
         addr: Ipv4Addr,
     ) -> Self {
+        let link = Link { mac, addr };
         DhcpHandler {
-            server: Server::new(cfg, tables),
-            link: Link { mac, addr },
+            server: Server::new(cfg, tables).with_home_link(&link),
+            link,
             journal: None,
         }
     }
@@ -286,7 +288,7 @@ impl FrameHandler for DhcpHandler {
     /// for why): the same replies as `handle_tx` one by one, with the new clients' lease
     /// table misses overlapped.
     fn handle_batch(&self, lane: usize, jobs: &mut [Job<'_>], now: Secs, stats: &mut dhcp::Stats) {
-        // Filled in place for each chunk (`prepare_into` sets every field).
+        // Filled in place for each chunk (`prepare_into` writes whatever `respond` reads).
         let mut prepared: [dhcp::Prepared<'_, '_>; PREPARE_AHEAD] = Default::default();
         for chunk in jobs.chunks_mut(PREPARE_AHEAD) {
             // The frames themselves: written by the NIC (or the kernel, in copy mode), they

@@ -134,7 +134,7 @@ impl NetworkIndex {
 
 /// Per-subnet reservation indices, one hash map per identifier kind. The values index
 /// [`crate::config::Subnet::reservations`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ReservationIndex {
     by_client_id: FxMap<Box<[u8]>, u32>,
     by_mac: FxMap<[u8; 6], u32>,
@@ -144,6 +144,10 @@ pub(crate) struct ReservationIndex {
     /// Fixed address -> reservation, so a request for somebody else's fixed address is
     /// recognised without asking the lease tables.
     by_addr: FxMap<u32, u32>,
+    /// The lowest and highest key of `by_addr` (`(u32::MAX, 0)`, an empty span, when there is
+    /// none). Fixed addresses are usually kept out of the dynamic pools, so most addresses a
+    /// client asks for fall outside this span and are known not to be reserved without hashing.
+    addr_span: (u32, u32),
     /// The identifier kinds these reservations use (the maps above that are not empty).
     kinds: IdKinds,
 }
@@ -171,6 +175,10 @@ impl IdKinds {
     pub(crate) const CIRCUIT_ID: IdKinds = IdKinds(4);
     pub(crate) const REMOTE_ID: IdKinds = IdKinds(8);
     pub(crate) const VLAN: IdKinds = IdKinds(16);
+    /// The identities of the client itself (a request may offer them on any path).
+    pub(crate) const HOST: IdKinds = IdKinds(Self::CLIENT_ID.0 | Self::MAC.0);
+    pub(crate) const ALL: IdKinds =
+        IdKinds(Self::HOST.0 | Self::CIRCUIT_ID.0 | Self::REMOTE_ID.0 | Self::VLAN.0);
 
     /// `kind` if `on`, else nothing.
     #[inline]
@@ -208,7 +216,16 @@ impl ReservationIndex {
     }
 
     pub(crate) fn new(reservations: &[crate::config::Reservation]) -> Self {
-        let mut ix = ReservationIndex::default();
+        let mut ix = ReservationIndex {
+            by_client_id: FxMap::default(),
+            by_mac: FxMap::default(),
+            by_circuit_id: FxMap::default(),
+            by_remote_id: FxMap::default(),
+            by_vlan: FxMap::default(),
+            by_addr: FxMap::default(),
+            addr_span: (u32::MAX, 0),
+            kinds: IdKinds::default(),
+        };
         for (i, r) in reservations.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
             // `entry().or_insert`: with duplicate keys the first reservation wins, as in a
@@ -247,6 +264,9 @@ impl ReservationIndex {
                 IdKinds::REMOTE_ID,
             ))
             .union(IdKinds::when(!ix.by_vlan.is_empty(), IdKinds::VLAN));
+        if let (Some(&lo), Some(&hi)) = (ix.by_addr.keys().min(), ix.by_addr.keys().max()) {
+            ix.addr_span = (lo, hi);
+        }
         ix
     }
 
@@ -287,10 +307,12 @@ impl ReservationIndex {
     /// The reservation whose fixed address is `addr`.
     #[inline]
     pub(crate) fn by_address(&self, addr: Ipv4Addr) -> Option<u32> {
-        if self.by_addr.is_empty() {
+        let addr = u32::from(addr);
+        let (lo, hi) = self.addr_span;
+        if !(lo..=hi).contains(&addr) {
             return None;
         }
-        self.by_addr.get(&u32::from(addr)).copied()
+        self.by_addr.get(&addr).copied()
     }
 }
 
@@ -429,6 +451,21 @@ impl OptIndex {
     }
 }
 
+/// The subnets a request selecting one subnet may be served from.
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    /// In preference order: the selected subnet alone, or every member of its shared network
+    /// in the configured order. Never empty (the selected subnet is always a member).
+    pub list: Box<[SubnetId]>,
+    /// Each member's network as `(mask, address)`, in `list` order: which of them holds an
+    /// address is asked of every REQUEST, and this answers it without the configuration.
+    pub networks: Box<[(u32, u32)]>,
+    /// The identifier kinds the reservations of these subnets use: a request's identifiers of
+    /// other kinds cannot match there and are not hashed, and a request selecting subnets
+    /// without reservations (the usual ISP access segment) skips the lookup altogether.
+    pub reserved: IdKinds,
+}
+
 /// Everything the server precomputes about subnets.
 #[derive(Debug, Default)]
 pub(crate) struct SubnetIndex {
@@ -436,8 +473,8 @@ pub(crate) struct SubnetIndex {
     /// Packed VLAN pair ([`vlan_word`]) -> subnet serving that direct link.
     pub links: FxMap<u32, SubnetId>,
     /// Per subnet (indexed by `SubnetId.0`): the subnets a request selecting it may be served
-    /// from, in preference order. Always non-empty and always valid ids.
-    pub candidates: Vec<Box<[SubnetId]>>,
+    /// from, and the reservation kinds they use.
+    pub candidates: Vec<Candidates>,
     /// Per subnet: its reservation indices.
     pub reservations: Vec<ReservationIndex>,
     /// Per subnet: its options.
@@ -464,6 +501,11 @@ impl SubnetIndex {
                 links.entry(vlan_word(l.outer, l.inner)).or_insert(s.id);
             }
         }
+        let reservations: Vec<ReservationIndex> = config
+            .subnets
+            .iter()
+            .map(|s| ReservationIndex::new(&s.reservations))
+            .collect();
         let candidates = config
             .subnets
             .iter()
@@ -479,13 +521,28 @@ impl SubnetIndex {
                 if !list.contains(&s.id) {
                     list.insert(0, s.id);
                 }
-                list.into_boxed_slice()
+                let reserved = list.iter().fold(IdKinds::default(), |k, id| {
+                    reservations
+                        .get(id.0 as usize)
+                        .map_or(k, |r| k.union(r.kinds()))
+                });
+                // An id naming no subnet (a hand-built configuration) gets a network that
+                // holds no address: mask 0 leaves 0, never 1.
+                let networks = list
+                    .iter()
+                    .map(|id| {
+                        config
+                            .subnets
+                            .get(id.0 as usize)
+                            .map_or((0, 1), |s| (s.network.mask(), u32::from(s.network.addr)))
+                    })
+                    .collect();
+                Candidates {
+                    list: list.into_boxed_slice(),
+                    networks,
+                    reserved,
+                }
             })
-            .collect();
-        let reservations: Vec<ReservationIndex> = config
-            .subnets
-            .iter()
-            .map(|s| ReservationIndex::new(&s.reservations))
             .collect();
         let cache = Arc::new(OptCache::new(cache_entries));
         let options = config
@@ -517,18 +574,6 @@ impl SubnetIndex {
         }
     }
 
-    /// The identifier kinds the reservations of these subnets use: a request's identifiers
-    /// of other kinds cannot match there and are not hashed, and a request selecting subnets
-    /// without reservations (the usual ISP access segment) skips the lookup altogether.
-    #[inline]
-    pub(crate) fn reserved_by(&self, candidates: &[SubnetId]) -> IdKinds {
-        candidates.iter().fold(IdKinds::default(), |k, s| {
-            self.reservations
-                .get(s.0 as usize)
-                .map_or(k, |r| k.union(r.kinds()))
-        })
-    }
-
     /// The subnet for a direct link with these VLAN ids.
     #[inline]
     pub(crate) fn link(&self, outer: Option<u16>, inner: Option<u16>) -> Option<SubnetId> {
@@ -538,10 +583,11 @@ impl SubnetIndex {
         self.links.get(&vlan_word(outer, inner)).copied()
     }
 
-    /// Candidate subnets for a selected subnet (itself alone when it is not shared).
+    /// Candidate subnets for a selected subnet (itself alone when it is not shared); `None`
+    /// for an id that names no subnet.
     #[inline]
-    pub(crate) fn candidates(&self, id: SubnetId) -> &[SubnetId] {
-        self.candidates.get(id.0 as usize).map_or(&[], |c| &c[..])
+    pub(crate) fn candidates(&self, id: SubnetId) -> Option<&Candidates> {
+        self.candidates.get(id.0 as usize)
     }
 
     /// Whether `ip` is one of our server identifiers.
@@ -662,6 +708,14 @@ mod tests {
         assert_eq!(ix.by_address(ip(10, 0, 0, 16)), Some(5));
         assert_eq!(ix.by_address(ip(10, 0, 0, 99)), None);
         assert!(!ReservationIndex::new(&[]).kinds().any());
+        assert_eq!(ReservationIndex::new(&[]).by_address(ip(0, 0, 0, 0)), None);
+        // Inside the span of fixed addresses but not one of them, and either side of it.
+        let sparse = ReservationIndex::new(&[
+            res(ReservationKey::Mac([2, 0, 0, 0, 0, 1]), 20),
+            res(ReservationKey::Mac([2, 0, 0, 0, 0, 2]), 30),
+        ]);
+        let found = [19, 20, 25, 30, 31].map(|last| sparse.by_address(ip(10, 0, 0, last)));
+        assert_eq!(found, [None, Some(0), None, Some(1), None]);
     }
 
     #[test]
@@ -702,10 +756,11 @@ mod tests {
     fn subnet_index_candidates_links_and_server_ids() {
         let cfg = config();
         let ix = SubnetIndex::new(&cfg);
-        assert_eq!(ix.candidates(SubnetId(4)), &[SubnetId(4), SubnetId(5)]);
-        assert_eq!(ix.candidates(SubnetId(5)), &[SubnetId(4), SubnetId(5)]);
-        assert_eq!(ix.candidates(SubnetId(0)), &[SubnetId(0)]);
-        assert_eq!(ix.candidates(SubnetId(99)), &[] as &[SubnetId]);
+        let list = |id| ix.candidates(id).map(|c| &c.list[..]);
+        assert_eq!(list(SubnetId(4)), Some(&[SubnetId(4), SubnetId(5)][..]));
+        assert_eq!(list(SubnetId(5)), Some(&[SubnetId(4), SubnetId(5)][..]));
+        assert_eq!(list(SubnetId(0)), Some(&[SubnetId(0)][..]));
+        assert_eq!(list(SubnetId(99)), None);
         assert_eq!(ix.link(None, None), Some(SubnetId(0)));
         assert_eq!(ix.link(Some(100), None), Some(SubnetId(2)));
         assert_eq!(ix.link(Some(200), Some(31)), Some(SubnetId(3)));
@@ -715,9 +770,12 @@ mod tests {
         assert!(!ix.is_our_server_id(ip(10, 3, 0, 2)));
         // Reservation kinds per candidate list: LAN has MAC and client-id reservations, the
         // shared network none.
-        let lan = ix.reserved_by(ix.candidates(SubnetId(0)));
-        assert_eq!(lan, IdKinds::MAC.union(IdKinds::CLIENT_ID));
-        assert!(!ix.reserved_by(ix.candidates(SubnetId(4))).any());
+        let reserved = |id| ix.candidates(id).map(|c| c.reserved);
+        assert_eq!(
+            reserved(SubnetId(0)),
+            Some(IdKinds::MAC.union(IdKinds::CLIENT_ID))
+        );
+        assert_eq!(reserved(SubnetId(4)), Some(IdKinds::default()));
     }
 
     #[test]
@@ -726,10 +784,11 @@ mod tests {
         // A shared network listing an unknown subnet and not listing a member.
         cfg.shared_networks[0].subnets = vec![SubnetId(42), SubnetId(5)];
         let ix = SubnetIndex::new(&cfg);
-        assert_eq!(ix.candidates(SubnetId(4)), &[SubnetId(4), SubnetId(5)]);
-        assert_eq!(ix.candidates(SubnetId(5)), &[SubnetId(5)]);
+        let list = |ix: &SubnetIndex, id| ix.candidates(id).map(|c| c.list.to_vec());
+        assert_eq!(list(&ix, SubnetId(4)), Some(vec![SubnetId(4), SubnetId(5)]));
+        assert_eq!(list(&ix, SubnetId(5)), Some(vec![SubnetId(5)]));
         cfg.subnets[0].shared_network = Some(9);
         let ix = SubnetIndex::new(&cfg);
-        assert_eq!(ix.candidates(SubnetId(0)), &[SubnetId(0)]);
+        assert_eq!(list(&ix, SubnetId(0)), Some(vec![SubnetId(0)]));
     }
 }

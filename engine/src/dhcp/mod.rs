@@ -3,11 +3,12 @@
 //! CONTRACT:
 //! ```text
 //! Server::new(Arc<ServerConfig>, Arc<LeaseTables>) -> Server        (Send + Sync)
+//!   [.with_home_link(&Link)]                       (optional: precomputes for that link)
 //! server.handle(rx: &[u8], tx: &mut [u8], &Link, now: Secs, &mut Stats) -> Verdict
 //!   = server.respond(&server.prepare(rx, &Link, &mut Stats), tx, &Link, now, &mut Stats)
 //! ```
-//! `handle` parses `rx` with `wire::parse`, decides per RFC 2131 / 2132, updates the lease
-//! tables, and writes the reply into `tx` with `wire::ReplyWriter`. It reads no clock, does no
+//! `handle` parses `rx` with `wire::parse_into` (into the prepared record), decides per
+//! RFC 2131 / 2132, updates the lease tables, and writes the reply into `tx` with `wire::ReplyWriter`. It reads no clock, does no
 //! syscall and does not allocate. A worker with a batch calls the two halves in two passes
 //! (`prepare_into` for several frames, then `respond` to each): [`Prepared`] says why, and a
 //! property test (`prop_tests.rs`) holds both ways to byte-identical replies.
@@ -20,8 +21,11 @@
 //!   same function. This is the smoltcp `dhcpv4` socket / quiche model.
 //! * **Everything per-configuration is precomputed.** [`Server::new`] builds hash indices of the
 //!   reservations (per subnet and per identifier kind), a longest-prefix index from addresses
-//!   to subnets, a VLAN-pair index for direct links and the shared-network candidate lists, so
-//!   a packet costs a few probes whatever the configuration's size.
+//!   to subnets, a VLAN-pair index for direct links and the shared-network candidate lists
+//!   (with the kinds of reservation each list holds, so that a request that cannot match one
+//!   skips the lookup), so a packet costs a few probes whatever the configuration's size.
+//!   [`Server::with_home_link`] resolves the one answer that depends on the link alone (the
+//!   subnet of its address) for the link a server serves.
 //! * **Every non-answer is counted.** Malformed input and protocol-level silence alike end as a
 //!   [`DropReason`] in the caller's [`Stats`]; nothing is formatted or logged per packet.
 //! * **Durability seam.** RFC 2131 §3.1 step 4: "The server selected in the DHCPREQUEST message

@@ -2,7 +2,7 @@
 
 use super::destination::ReplyKind;
 use super::facts::Facts;
-use super::index::{HostIds, IdKinds, OptIndex, SubnetIndex};
+use super::index::{Candidates, HostIds, IdKinds, OptIndex, SubnetIndex};
 use super::reply::{self, ReplySpec, Timers, Written};
 use super::stats::{Stats, msg};
 use super::{Link, Verdict};
@@ -11,6 +11,7 @@ use crate::lease::{
     BindRequest, ClientKey, LeaseInfo, LeaseState, LeaseTables, LookupHint, OfferRequest, Secs,
 };
 use crate::wire::{self, DropReason, HTYPE_ETHERNET, MessageType, Request};
+use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -31,6 +32,17 @@ pub struct Server {
     config: Arc<ServerConfig>,
     leases: Arc<LeaseTables>,
     index: SubnetIndex,
+    /// See [`Server::with_home_link`].
+    home: HomeLink,
+}
+
+/// The link a server usually serves and what it alone decides, resolved once.
+#[derive(Clone, Copy, Debug)]
+struct HomeLink {
+    /// The link's address.
+    addr: Ipv4Addr,
+    /// The subnet serving its untagged direct requests that match no configured link.
+    untagged: Option<SubnetId>,
 }
 
 // Workers share one `Server`.
@@ -77,17 +89,35 @@ impl Host<'_> {
 /// so the order of decisions is unchanged.
 ///
 /// The fields are filled in place, one after the other, rather than assembled from parts: the
-/// request and its facts are a few hundred bytes, and every move of them is a copy.
+/// request and its facts are a few hundred bytes, and every move of them is a copy. For the
+/// same reason what phase one found is not cleared for a frame that did not parse: it keeps
+/// what it held, and nothing reads it.
 pub struct Prepared<'r, 'c> {
+    /// The parsed request, or why the frame did not parse.
     req: Result<Request<'r>, DropReason>,
-    /// Set when `req` parsed.
-    facts: Option<Facts<'r>>,
-    /// Set when `req` parsed.
-    client: Option<ClientKey>,
-    /// `Err` when the frame is dropped before a decision (the parse error, or no subnet).
-    route: Result<Route<'c>, DropReason>,
+    /// What phase one found about `req`, when it parsed; `None` only in a record that has
+    /// not held a request yet. WHY an `Option`: a placeholder ([`Default`], a worker's batch
+    /// array) is then a few tag stores, and the ~200 bytes of findings are first written by
+    /// `prepare_into`, once per slot of the array, instead of per placeholder built.
+    found: Option<Found<'r, 'c>>,
     /// The client's coming lease table lookup ([`Server::touch`]).
     hint: Option<LookupHint<'c>>,
+}
+
+/// Phase one's findings about a request that parsed.
+struct Found<'r, 'c> {
+    facts: Facts<'r>,
+    client: ClientKey,
+    route: Route<'c>,
+}
+
+impl Found<'_, '_> {
+    /// A placeholder for [`Server::prepare_into`] to overwrite.
+    const NONE: Found<'static, 'static> = Found {
+        facts: Facts::NONE,
+        client: ClientKey::NONE,
+        route: Route::Drop(DropReason::Ignored),
+    };
 }
 
 impl Default for Prepared<'_, '_> {
@@ -95,9 +125,7 @@ impl Default for Prepared<'_, '_> {
     fn default() -> Self {
         Prepared {
             req: Err(DropReason::EthTruncated),
-            facts: None,
-            client: None,
-            route: Err(DropReason::EthTruncated),
+            found: None,
             hint: None,
         }
     }
@@ -105,76 +133,76 @@ impl Default for Prepared<'_, '_> {
 
 impl core::fmt::Debug for Prepared<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Prepared")
-            .field("type", &self.facts.map(|f| f.mtype))
-            .field("client", &self.client)
-            .field("dropped", &self.route.as_ref().err())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Prepared");
+        match (&self.req, &self.found) {
+            (Ok(_), Some(found)) => match found.route {
+                Route::Drop(reason) => d.field("dropped", &reason),
+                _ => d
+                    .field("type", &found.facts.mtype)
+                    .field("client", &found.client),
+            },
+            (Err(reason), _) => d.field("dropped", reason),
+            (Ok(_), None) => &mut d,
+        };
+        d.finish_non_exhaustive()
     }
 }
 
-/// Where a classified message goes.
+/// Where a parsed request goes.
 enum Route<'c> {
+    /// No decision: its message has no subnet, or is not one a server answers.
+    Drop(DropReason),
     Release,
     Decline,
     /// DISCOVER, REQUEST, INFORM: served from `candidates` (see [`Ctx`]).
     Serve {
         selected: SubnetId,
-        candidates: &'c [SubnetId],
+        candidates: &'c Candidates,
         host: Option<Host<'c>>,
     },
 }
 
-/// Facts about the request every decision needs, computed once.
+/// Facts about the request every decision needs, computed once (borrowed from the
+/// [`Prepared`] record, not copied out of it).
 struct Ctx<'r, 'c> {
     req: &'r Request<'r>,
     facts: &'r Facts<'r>,
     link: &'r Link,
     now: Secs,
-    client: ClientKey,
+    client: &'r ClientKey,
     /// The subnet the request selected (giaddr, link, ...): its server answers NAKs.
     selected: SubnetId,
     /// Subnets the request may be served from, in preference order: the selected one, or
     /// every member of its shared network in the configured order.
-    candidates: &'c [SubnetId],
+    candidates: &'c Candidates,
     host: Option<Host<'c>>,
+    /// Set when a reply went out without the request's option 82 echo (it did not fit), for
+    /// the counters. A cell so that the decisions, which only borrow the context, report it
+    /// without a wider return value being copied back through each of them.
+    echo_omitted: Cell<bool>,
 }
 
-/// A verdict plus what the counters need to know about it.
-struct Outcome {
-    verdict: Verdict,
-    /// Message type written (0 when nothing was written).
-    sent: u8,
-    /// The option 82 echo did not fit in the reply.
-    echo_omitted: bool,
-}
-
-fn dropped(reason: DropReason) -> Outcome {
-    Outcome {
-        verdict: Verdict::Drop(reason),
-        sent: 0,
-        echo_omitted: false,
-    }
-}
-
-fn no_reply(commit: LeaseInfo) -> Outcome {
-    Outcome {
-        verdict: Verdict::NoReply { commit },
-        sent: 0,
-        echo_omitted: false,
-    }
-}
-
-fn replied(w: Written, commit: Option<LeaseInfo>, sent: u8) -> Outcome {
-    Outcome {
-        verdict: Verdict::Reply {
+impl Ctx<'_, '_> {
+    /// The verdict for the reply `w`, message type `sent`, with the lease change `commit`.
+    fn replied(&self, w: Written, commit: Option<LeaseInfo>, sent: u8) -> Verdict {
+        if w.echo_omitted {
+            self.echo_omitted.set(true);
+        }
+        Verdict::Reply {
             len: w.len,
             commit,
             msg: sent,
-        },
-        sent,
-        echo_omitted: w.echo_omitted,
+        }
     }
+}
+
+/// The subnet serving an untagged direct request that matches no configured link, when it
+/// arrives on a link whose address is `addr` (see [`Server::select_subnet`]).
+fn untagged_subnet(config: &ServerConfig, index: &SubnetIndex, addr: Ipv4Addr) -> Option<SubnetId> {
+    (!addr.is_unspecified())
+        .then(|| index.networks.lookup(addr))
+        .flatten()
+        .or(config.default_subnet)
 }
 
 impl Server {
@@ -182,11 +210,7 @@ impl Server {
     /// place that allocates).
     pub fn new(config: Arc<ServerConfig>, leases: Arc<LeaseTables>) -> Self {
         let index = SubnetIndex::new(&config);
-        Server {
-            config,
-            leases,
-            index,
-        }
+        Self::with_index(config, leases, index)
     }
 
     /// As [`Self::new`], without the option block cache (tests compare the two).
@@ -196,11 +220,33 @@ impl Server {
         leases: Arc<LeaseTables>,
     ) -> Self {
         let index = SubnetIndex::with_cache_entries(&config, 0);
+        Self::with_index(config, leases, index)
+    }
+
+    fn with_index(config: Arc<ServerConfig>, leases: Arc<LeaseTables>, index: SubnetIndex) -> Self {
+        let home = HomeLink {
+            addr: Ipv4Addr::UNSPECIFIED,
+            untagged: untagged_subnet(&config, &index, Ipv4Addr::UNSPECIFIED),
+        };
         Server {
             config,
             leases,
             index,
+            home,
         }
+    }
+
+    /// Resolve ahead what depends on the link alone for frames arriving on `link` (the subnet
+    /// of its address), once instead of per frame. A server is normally given frames from one
+    /// link (each worker handler serves one interface); frames from any other link are
+    /// served all the same, looking that up per frame.
+    #[must_use]
+    pub fn with_home_link(mut self, link: &Link) -> Self {
+        self.home = HomeLink {
+            addr: link.addr,
+            untagged: untagged_subnet(&self.config, &self.index, link.addr),
+        };
+        self
     }
 
     /// The configuration this server answers with.
@@ -251,36 +297,29 @@ impl Server {
         p: &mut Prepared<'r, 'c>,
     ) {
         stats.frames += 1;
-        p.req = wire::parse(rx);
+        wire::parse_into(rx, &mut p.req);
         p.hint = None;
-        let req = match &p.req {
-            Ok(req) => req,
-            Err(reason) => {
-                p.facts = None;
-                p.client = None;
-                p.route = Err(*reason);
-                return;
-            }
+        let Ok(req) = &p.req else {
+            return;
         };
         let mtype = req.options.message_type();
         stats.requests[Stats::slot(u8::from(mtype))] += 1;
-        // Filled in place (see `Facts::fill`); the placeholder is only stored after a frame
-        // that did not parse, or in a fresh record.
-        let facts = p.facts.get_or_insert(Facts::NONE);
-        facts.fill(&req.options, mtype);
-        let facts = &*facts;
-        let (client, route) = self.classify(req, facts, link);
+        let found = p.found.get_or_insert(Found::NONE);
+        // Written in place (see `Facts::fill`).
+        found.facts.fill(&req.options, mtype);
+        let facts = &found.facts;
+        found.route = self.classify(req, facts, link, &mut found.client);
         // A REQUEST selecting an offer (SELECTING: it names a server) is decided from the
         // named address's slot alone when that slot holds the client's offer, the usual case;
         // the client's index entry is then never read, so it is not fetched either.
         let selecting = facts.mtype == MessageType::Request && facts.server_id.is_some();
-        if let Ok(Route::Serve { candidates, .. }) = route
-            && let Some(&sid) = candidates.first()
+        if let Route::Serve { candidates, .. } = found.route
+            && let Some(&sid) = candidates.list.first()
             && !selecting
         {
             // The first candidate is where the client's lease is looked for first; the
             // others (a shared network) are rarer and left to the lookup.
-            p.hint = self.leases.prefetch(&client, sid);
+            p.hint = self.leases.prefetch(&found.client, sid);
         }
         // The address the request names (INIT-REBOOT, SELECTING, RENEWING, RELEASE,
         // DECLINE): its slot is read whatever the decision.
@@ -290,8 +329,6 @@ impl Server {
         {
             self.leases.prefetch_addr(a);
         }
-        p.client = Some(client);
-        p.route = route;
     }
 
     /// Between the phases, for each prepared frame of a batch: the second step of its
@@ -315,31 +352,21 @@ impl Server {
         now: Secs,
         stats: &mut Stats,
     ) -> Verdict {
-        let out = match (&p.req, &p.facts, p.client, &p.route) {
-            (Ok(req), Some(facts), Some(client), Ok(route)) => {
-                self.decide(req, facts, client, route, tx, link, now)
-            }
-            (_, _, _, Err(reason)) => dropped(*reason),
-            // Not produced by `prepare` (a route is only set with the rest).
-            _ => dropped(DropReason::Ignored),
-        };
-        if out.echo_omitted {
-            stats.relay_echo_omitted += 1;
-        }
-        match out.verdict {
+        let verdict = self.decide(p, tx, link, now, stats);
+        match verdict {
             Verdict::Drop(reason) => stats.drop(reason),
             Verdict::NoReply { .. } => {
                 stats.drop(DropReason::NoReplyNeeded);
                 stats.commits += 1;
             }
-            Verdict::Reply { commit, .. } => {
-                stats.replies[Stats::slot(out.sent)] += 1;
+            Verdict::Reply { commit, msg, .. } => {
+                stats.replies[Stats::slot(msg)] += 1;
                 if commit.is_some() {
                     stats.commits += 1;
                 }
             }
         }
-        out.verdict
+        verdict
     }
 
     fn subnet(&self, id: SubnetId) -> Option<&Subnet> {
@@ -360,13 +387,15 @@ impl Server {
         Some((self.subnet(id)?, self.index.options.get(id.0 as usize)?))
     }
 
-    /// Who the client is (RFC 2131 §4.2) and which route its message takes (phase one).
+    /// Who the client is (RFC 2131 §4.2), written into `client`, and which route its message
+    /// takes (phase one).
     fn classify(
         &self,
         req: &Request<'_>,
         facts: &Facts<'_>,
         link: &Link,
-    ) -> (ClientKey, Result<Route<'_>, DropReason>) {
+        client: &mut ClientKey,
+    ) -> Route<'_> {
         // RFC 2131 §4.2: "If the client supplies a 'client identifier', the client MUST use
         // the same 'client identifier' in all subsequent messages, and the server MUST use that
         // identifier to identify the client. If the client does not provide a 'client
@@ -385,12 +414,12 @@ impl Server {
                 }
             },
         };
-        let client = match client_id {
-            Some(id) => ClientKey::from_client_id(id),
-            None => ClientKey::from_hw(req.htype, req.hwaddr()),
-        };
+        match client_id {
+            Some(id) => client.set_client_id(id),
+            None => client.set_hw(req.htype, req.hwaddr()),
+        }
 
-        (client, self.route(req, facts, client_id, link))
+        self.route(req, facts, client_id, link)
     }
 
     /// Where the message goes: its subnets and reservation, for the types that need them.
@@ -400,47 +429,48 @@ impl Server {
         facts: &Facts<'_>,
         client_id: Option<&[u8]>,
         link: &Link,
-    ) -> Result<Route<'_>, DropReason> {
+    ) -> Route<'_> {
         match facts.mtype {
             // RELEASE and DECLINE name their address and need no subnet: the lease tables
             // know which subnet the address belongs to.
-            MessageType::Release => Ok(Route::Release),
-            MessageType::Decline => Ok(Route::Decline),
+            MessageType::Release => Route::Release,
+            MessageType::Decline => Route::Decline,
             MessageType::Discover | MessageType::Request | MessageType::Inform => {
-                let selected = self
-                    .select_subnet(req, facts, link)
-                    .ok_or(DropReason::NoSubnet)?;
-                let candidates = self.index.candidates(selected);
-                if candidates.is_empty() {
-                    return Err(DropReason::NoSubnet);
-                }
-                let host = self.find_host(req, facts, client_id, candidates);
-                Ok(Route::Serve {
+                let Some(selected) = self.select_subnet(req, facts, link) else {
+                    return Route::Drop(DropReason::NoSubnet);
+                };
+                let Some(candidates) = self.index.candidates(selected) else {
+                    // A default subnet naming no subnet (a hand-built configuration).
+                    return Route::Drop(DropReason::NoSubnet);
+                };
+                Route::Serve {
                     selected,
                     candidates,
-                    host,
-                })
+                    host: self.find_host(req, facts, client_id, candidates),
+                }
             }
-            _ => Err(DropReason::UnexpectedMessageType),
+            _ => Route::Drop(DropReason::UnexpectedMessageType),
         }
     }
 
-    /// The decision on a classified message (phase two).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of a Prepared, borrowed separately"
-    )]
+    /// The decision on a prepared frame (phase two).
     fn decide(
         &self,
-        req: &Request<'_>,
-        facts: &Facts<'_>,
-        client: ClientKey,
-        route: &Route<'_>,
+        p: &Prepared<'_, '_>,
         tx: &mut [u8],
         link: &Link,
         now: Secs,
-    ) -> Outcome {
-        let (selected, candidates, host) = match *route {
+        stats: &mut Stats,
+    ) -> Verdict {
+        let (req, found) = match (&p.req, &p.found) {
+            (Err(reason), _) => return Verdict::Drop(*reason),
+            (Ok(req), Some(found)) => (req, found),
+            // Not produced by `prepare` (a request that parsed has its findings).
+            (Ok(_), None) => return Verdict::Drop(DropReason::Ignored),
+        };
+        let (facts, client) = (&found.facts, &found.client);
+        let (selected, candidates, host) = match found.route {
+            Route::Drop(reason) => return Verdict::Drop(reason),
             Route::Release => return self.release(req, facts, client, now),
             Route::Decline => return self.decline(facts, client, now),
             Route::Serve {
@@ -458,12 +488,17 @@ impl Server {
             selected,
             candidates,
             host,
+            echo_omitted: Cell::new(false),
         };
-        match facts.mtype {
+        let verdict = match facts.mtype {
             MessageType::Discover => self.discover(&ctx, tx),
             MessageType::Request => self.request(&ctx, tx),
             _ => self.inform(&ctx, tx),
+        };
+        if ctx.echo_omitted.get() {
+            stats.relay_echo_omitted += 1;
         }
+        verdict
     }
 
     /// Which subnet serves this request.
@@ -514,31 +549,44 @@ impl Server {
             // Tagged but unknown: never fall back to the untagged default segment.
             return None;
         }
-        if !link.addr.is_unspecified()
-            && let Some(s) = nets.lookup(link.addr)
-        {
-            return Some(s);
+        // Untagged: the subnet of the address of the link it arrived on, else the default
+        // subnet; resolved ahead for the home link.
+        if link.addr == self.home.addr {
+            self.home.untagged
+        } else {
+            untagged_subnet(&self.config, &self.index, link.addr)
         }
-        self.config.default_subnet
     }
 
-    /// The reservation matching the request in any candidate subnet (in candidate order).
+    /// The reservation matching the request in any of the `candidates` subnets (in candidate
+    /// order).
     fn find_host<'c>(
         &'c self,
         req: &Request<'_>,
         facts: &Facts<'_>,
         client_id: Option<&[u8]>,
-        candidates: &[SubnetId],
+        candidates: &'c Candidates,
     ) -> Option<Host<'c>> {
+        // Only the kinds these subnets' reservations use: the others cannot match and are
+        // not hashed. Checked before anything is built, first as a cheap bound: subnets
+        // without reservations stop here, and line identities (option 82's circuit and
+        // remote ids, the VLAN pair) need a relay agent or a tag, so the usual direct untagged
+        // request to a subnet whose reservations are all by line stops here too.
+        let reserved = candidates.reserved;
         let relay = facts.relay.as_ref();
+        let outer = req.l2.outer_vid();
+        let possible = if relay.is_some() || outer.is_some() {
+            IdKinds::ALL
+        } else {
+            IdKinds::HOST
+        };
+        if !reserved.intersect(possible).any() {
+            return None;
+        }
         let circuit_id = relay.and_then(|r| r.circuit_id);
         let remote_id = relay.and_then(|r| r.remote_id);
-        let outer = req.l2.outer_vid();
         let is_mac = req.htype == HTYPE_ETHERNET && req.hlen == 6;
-        // Only the kinds these subnets' reservations use: the others cannot match and are
-        // not hashed. Checked before anything is built (the usual direct request to a subnet
-        // whose reservations are by circuit id stops here).
-        let kinds = self.index.reserved_by(candidates).intersect(
+        let kinds = reserved.intersect(
             IdKinds::when(client_id.is_some(), IdKinds::CLIENT_ID)
                 .union(IdKinds::when(is_mac, IdKinds::MAC))
                 .union(IdKinds::when(circuit_id.is_some(), IdKinds::CIRCUIT_ID))
@@ -561,7 +609,7 @@ impl Server {
                 .filter(|_| kinds.has(IdKinds::VLAN))
                 .map(|o| (o, req.l2.inner_vid())),
         };
-        candidates.iter().find_map(|&s| {
+        candidates.list.iter().find_map(|&s| {
             let i = self.index.reservations.get(s.0 as usize)?.find(&ids)?;
             let res = self.subnet(s)?.reservations.get(i as usize)?;
             Some(Host {
@@ -580,18 +628,21 @@ impl Server {
     }
 
     /// The candidate subnet whose network contains `addr`.
-    fn subnet_for(&self, candidates: &[SubnetId], addr: Ipv4Addr) -> Option<SubnetId> {
+    fn subnet_for(candidates: &Candidates, addr: Ipv4Addr) -> Option<SubnetId> {
+        let addr = u32::from(addr);
         candidates
+            .list
             .iter()
-            .copied()
-            .find(|&s| self.subnet(s).is_some_and(|n| n.network.contains(addr)))
+            .zip(&candidates.networks)
+            .find(|&(_, &(mask, net))| addr & mask == net)
+            .map(|(&s, _)| s)
     }
 
     /// The client's current offer or lease in the candidate subnets.
     fn active_record(&self, ctx: &Ctx<'_, '_>) -> Option<LeaseInfo> {
-        ctx.candidates.iter().find_map(|&s| {
+        ctx.candidates.list.iter().find_map(|&s| {
             self.leases
-                .by_client(&ctx.client, s)
+                .by_client(ctx.client, s)
                 .filter(|l| l.is_active(ctx.now))
         })
     }
@@ -612,7 +663,7 @@ impl Server {
 
     // ---- DISCOVER ---------------------------------------------------------------------------
 
-    fn discover(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+    fn discover(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Verdict {
         let req = ctx.req;
         // RFC 2131 §4.3.1: "If an address is available, the new address SHOULD be chosen as
         // follows: o The client's current address as recorded in the client's current binding,
@@ -624,8 +675,8 @@ impl Server {
         // The lease tables implement exactly that order; a reservation's fixed address comes
         // before all of it.
         let offer = OfferRequest {
-            client: ctx.client,
-            subnets: ctx.candidates,
+            client: *ctx.client,
+            subnets: &ctx.candidates.list,
             requested: ctx.facts.requested_ip,
             fixed: ctx.host.and_then(|h| Some((h.subnet, h.fixed()?))),
             hold: self.config.offer_hold,
@@ -636,10 +687,10 @@ impl Server {
         // probation.
         let lease = match self.leases.offer(&offer, ctx.now) {
             Ok(l) => l,
-            Err(_) => return dropped(DropReason::PoolExhausted),
+            Err(_) => return Verdict::Drop(DropReason::PoolExhausted),
         };
         let Some((subnet, options)) = self.subnet_opts(lease.subnet) else {
-            return dropped(DropReason::NoSubnet);
+            return Verdict::Drop(DropReason::NoSubnet);
         };
         let spec = ReplySpec {
             kind: ReplyKind::Offer,
@@ -653,14 +704,14 @@ impl Server {
             message: &[],
         };
         match reply::write(req, ctx.facts, ctx.link.mac, &spec, tx) {
-            Ok(w) => replied(w, None, msg::OFFER),
-            Err(_) => dropped(DropReason::ReplyTooLarge),
+            Ok(w) => ctx.replied(w, None, msg::OFFER),
+            Err(_) => Verdict::Drop(DropReason::ReplyTooLarge),
         }
     }
 
     // ---- REQUEST ----------------------------------------------------------------------------
 
-    fn request(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+    fn request(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Verdict {
         let req = ctx.req;
         let facts = ctx.facts;
         if let Some(sid) = facts.server_id {
@@ -672,16 +723,16 @@ impl Server {
                 // use the message as notification that the client has declined that server's
                 // offer." Give the held address back at once instead of waiting out the hold.
                 self.withdraw_offers(ctx);
-                return dropped(DropReason::OtherServerSelected);
+                return Verdict::Drop(DropReason::OtherServerSelected);
             }
             // RFC 2131 §4.3.2: "'requested IP address' MUST be filled in with the yiaddr value
             // from the chosen DHCPOFFER." Some old clients put it in ciaddr instead.
             let addr = match facts.requested_ip {
                 Some(a) => a,
                 None if !req.ciaddr.is_unspecified() => req.ciaddr,
-                None => return dropped(DropReason::Ignored),
+                None => return Verdict::Drop(DropReason::Ignored),
             };
-            let Some(sid) = self.subnet_for(ctx.candidates, addr) else {
+            let Some(sid) = Self::subnet_for(ctx.candidates, addr) else {
                 return self.nak(ctx, tx, nak_text::WRONG_NETWORK);
             };
             if ctx.host.and_then(|h| h.fixed()).is_some_and(|f| f != addr)
@@ -702,7 +753,7 @@ impl Server {
                 // Table 3: ciaddr of the ACK is 0 (the client has no usable address yet).
                 Some(addr) => self.confirm(ctx, tx, addr, Ipv4Addr::UNSPECIFIED),
                 // Neither a selection, a verification nor an extension: malformed.
-                None => dropped(DropReason::Ignored),
+                None => Verdict::Drop(DropReason::Ignored),
             }
         } else {
             // RENEWING (unicast) / REBINDING (broadcast). RFC 2131 §4.3.2: "'server
@@ -716,12 +767,12 @@ impl Server {
 
     /// Release this client's outstanding offers (it selected another server).
     fn withdraw_offers(&self, ctx: &Ctx<'_, '_>) {
-        for &s in ctx.candidates {
-            if let Some(l) = self.leases.by_client(&ctx.client, s)
+        for &s in &ctx.candidates.list {
+            if let Some(l) = self.leases.by_client(ctx.client, s)
                 && l.state == LeaseState::Offered
             {
                 // A lapsed or already reused offer is not an error worth reporting.
-                let _ = self.leases.release(&ctx.client, l.addr, ctx.now);
+                let _ = self.leases.release(ctx.client, l.addr, ctx.now);
             }
         }
     }
@@ -734,7 +785,7 @@ impl Server {
         tx: &mut [u8],
         addr: Ipv4Addr,
         reply_ciaddr: Ipv4Addr,
-    ) -> Outcome {
+    ) -> Verdict {
         let authoritative = self.config.authoritative;
         let record = self.active_record(ctx);
         let fixed = ctx.host.and_then(|h| h.fixed());
@@ -742,7 +793,7 @@ impl Server {
         let contradicted =
             record.is_some_and(|l| l.addr != addr) || fixed.is_some_and(|f| f != addr);
 
-        let Some(sid) = self.subnet_for(ctx.candidates, addr) else {
+        let Some(sid) = Self::subnet_for(ctx.candidates, addr) else {
             // RFC 2131 §4.3.2: "If the DHCP server detects that the client is on the wrong net
             // (i.e., the result of applying the local subnet mask or remote subnet mask (if
             // 'giaddr' is not zero) to 'requested IP address' option value doesn't match
@@ -751,14 +802,14 @@ impl Server {
             return if authoritative || record.is_some() || fixed.is_some() {
                 self.nak(ctx, tx, nak_text::WRONG_NETWORK)
             } else {
-                dropped(DropReason::Ignored)
+                Verdict::Drop(DropReason::Ignored)
             };
         };
 
         let mine = self
             .leases
             .by_addr(addr)
-            .is_some_and(|l| l.client == ctx.client && l.state != LeaseState::Declined);
+            .is_some_and(|l| l.client == *ctx.client && l.state != LeaseState::Declined);
         if !mine {
             // RFC 2131 §4.3.2: "If the network is correct, then the DHCP server should check
             // if the client's notion of its IP address is correct. If not, then the server
@@ -769,7 +820,7 @@ impl Server {
             // RFC 2131 §4.3.2: "If the DHCP server has no record of this client, then it MUST
             // remain silent".
             if !authoritative {
-                return dropped(DropReason::Ignored);
+                return Verdict::Drop(DropReason::Ignored);
             }
             // Authoritative: we are the only server here, so our tables are the truth. The
             // address is re-bound for the client if it is free and in the pool (e.g. after a
@@ -794,9 +845,9 @@ impl Server {
         sid: SubnetId,
         addr: Ipv4Addr,
         reply_ciaddr: Ipv4Addr,
-    ) -> Outcome {
+    ) -> Verdict {
         let Some((subnet, options)) = self.subnet_opts(sid) else {
-            return dropped(DropReason::NoSubnet);
+            return Verdict::Drop(DropReason::NoSubnet);
         };
         let timers = self.timers(sid, subnet, ctx.facts.lease_time);
         let spec = ReplySpec {
@@ -811,25 +862,25 @@ impl Server {
         };
         let written = match reply::write(ctx.req, ctx.facts, ctx.link.mac, &spec, tx) {
             Ok(w) => w,
-            Err(_) => return dropped(DropReason::ReplyTooLarge),
+            Err(_) => return Verdict::Drop(DropReason::ReplyTooLarge),
         };
         let bind = BindRequest {
-            client: ctx.client,
+            client: *ctx.client,
             subnet: sid,
             addr,
             lease: timers.lease,
             fixed: ctx.host.and_then(|h| h.fixed()) == Some(addr),
         };
         match self.leases.bind(&bind, ctx.now) {
-            Ok(info) => replied(written, Some(info), msg::ACK),
+            Ok(info) => ctx.replied(written, Some(info), msg::ACK),
             Err(_) => self.nak(ctx, tx, nak_text::NOT_AVAILABLE),
         }
     }
 
     /// Write a DHCPNAK (RFC 2131 table 3) from the selected subnet's server.
-    fn nak(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8], message: &'static [u8]) -> Outcome {
+    fn nak(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8], message: &'static [u8]) -> Verdict {
         let Some((subnet, options)) = self.subnet_opts(ctx.selected) else {
-            return dropped(DropReason::NoSubnet);
+            return Verdict::Drop(DropReason::NoSubnet);
         };
         let spec = ReplySpec {
             kind: ReplyKind::Nak,
@@ -842,22 +893,20 @@ impl Server {
             message,
         };
         match reply::write(ctx.req, ctx.facts, ctx.link.mac, &spec, tx) {
-            Ok(w) => replied(w, None, msg::NAK),
-            Err(_) => dropped(DropReason::ReplyTooLarge),
+            Ok(w) => ctx.replied(w, None, msg::NAK),
+            Err(_) => Verdict::Drop(DropReason::ReplyTooLarge),
         }
     }
 
     // ---- INFORM -----------------------------------------------------------------------------
 
-    fn inform(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Outcome {
+    fn inform(&self, ctx: &Ctx<'_, '_>, tx: &mut [u8]) -> Verdict {
         let req = ctx.req;
         // The client's own subnet among the candidates decides the options (routers differ
         // between the subnets of a shared network).
-        let sid = self
-            .subnet_for(ctx.candidates, req.ciaddr)
-            .unwrap_or(ctx.selected);
+        let sid = Self::subnet_for(ctx.candidates, req.ciaddr).unwrap_or(ctx.selected);
         let Some((subnet, options)) = self.subnet_opts(sid) else {
-            return dropped(DropReason::NoSubnet);
+            return Verdict::Drop(DropReason::NoSubnet);
         };
         // RFC 2131 §4.3.5: "The server MUST NOT send a lease expiration time to the client and
         // SHOULD NOT fill in 'yiaddr'. The server includes other parameters in the DHCPACK
@@ -873,8 +922,8 @@ impl Server {
             message: &[],
         };
         match reply::write(req, ctx.facts, ctx.link.mac, &spec, tx) {
-            Ok(w) => replied(w, None, msg::ACK),
-            Err(_) => dropped(DropReason::ReplyTooLarge),
+            Ok(w) => ctx.replied(w, None, msg::ACK),
+            Err(_) => Verdict::Drop(DropReason::ReplyTooLarge),
         }
     }
 
@@ -884,39 +933,39 @@ impl Server {
         &self,
         req: &Request<'_>,
         facts: &Facts<'_>,
-        client: ClientKey,
+        client: &ClientKey,
         now: Secs,
-    ) -> Outcome {
+    ) -> Verdict {
         // RFC 2131 table 5: DHCPRELEASE carries the server identifier (MUST) and the address
         // in ciaddr. One naming another server is not for us.
         if let Some(sid) = facts.server_id
             && !self.is_ours(facts, sid)
         {
-            return dropped(DropReason::Ignored);
+            return Verdict::Drop(DropReason::Ignored);
         }
         if req.ciaddr.is_unspecified() {
-            return dropped(DropReason::Ignored);
+            return Verdict::Drop(DropReason::Ignored);
         }
         // RFC 2131 §4.3.4: "Upon receipt of a DHCPRELEASE message, the server marks the network
         // address as not allocated. The server SHOULD retain a record of the client's
         // initialization parameters for possible reuse in response to subsequent requests from
         // the client." (the tables keep the released address's last client.)
-        match self.leases.release(&client, req.ciaddr, now) {
-            Ok(commit) => no_reply(commit),
-            Err(_) => dropped(DropReason::Ignored),
+        match self.leases.release(client, req.ciaddr, now) {
+            Ok(commit) => Verdict::NoReply { commit },
+            Err(_) => Verdict::Drop(DropReason::Ignored),
         }
     }
 
-    fn decline(&self, facts: &Facts<'_>, client: ClientKey, now: Secs) -> Outcome {
+    fn decline(&self, facts: &Facts<'_>, client: &ClientKey, now: Secs) -> Verdict {
         // RFC 2131 table 5: DHCPDECLINE carries the server identifier (MUST) and the declined
         // address in option 50 (MUST).
         if let Some(sid) = facts.server_id
             && !self.is_ours(facts, sid)
         {
-            return dropped(DropReason::Ignored);
+            return Verdict::Drop(DropReason::Ignored);
         }
         let Some(addr) = facts.requested_ip else {
-            return dropped(DropReason::Ignored);
+            return Verdict::Drop(DropReason::Ignored);
         };
         // RFC 2131 §4.3.3: "If the server receives a DHCPDECLINE message, the client has
         // discovered through some other means that the suggested network address is already in
@@ -924,10 +973,10 @@ impl Server {
         // pool for the configured probation, then returns.
         match self
             .leases
-            .decline(&client, addr, self.config.decline_probation, now)
+            .decline(client, addr, self.config.decline_probation, now)
         {
-            Ok(commit) => no_reply(commit),
-            Err(_) => dropped(DropReason::Ignored),
+            Ok(commit) => Verdict::NoReply { commit },
+            Err(_) => Verdict::Drop(DropReason::Ignored),
         }
     }
 }

@@ -418,14 +418,17 @@ impl Env {
 
     pub fn with_shards(config: ServerConfig, shards: usize) -> Env {
         let tables = Arc::new(LeaseTables::new(&config, shards));
+        let link = Link {
+            mac: SERVER_MAC,
+            addr: ip(10, 0, 0, 1),
+        };
         Env {
-            server: Server::new(Arc::new(config), tables),
+            // Homed on the link, as a worker's server is; a test that moves `link` afterwards
+            // exercises the per-frame lookup instead.
+            server: Server::new(Arc::new(config), tables).with_home_link(&link),
             stats: Stats::default(),
             now: T0,
-            link: Link {
-                mac: SERVER_MAC,
-                addr: ip(10, 0, 0, 1),
-            },
+            link,
             tx: vec![0u8; 2048],
         }
     }

@@ -1004,6 +1004,36 @@ fn untagged_without_link_uses_interface_address_then_default() {
 }
 
 #[test]
+fn a_home_link_answers_as_the_per_frame_lookup_does() {
+    use crate::lease::LeaseTables;
+    use std::sync::Arc;
+    // Interface addresses in subnet 0, in no subnet, and none; the default subnet is 2.
+    let mut cfg = config();
+    cfg.subnets[0].links.clear();
+    cfg.default_subnet = Some(SubnetId(2));
+    let addrs = [ip(10, 0, 0, 1), ip(192, 168, 99, 1), Ipv4Addr::UNSPECIFIED];
+    for home in addrs {
+        for addr in addrs {
+            let tables = Arc::new(LeaseTables::new(&cfg, 1));
+            let homed = Server::new(Arc::new(cfg.clone()), tables).with_home_link(&Link {
+                mac: SERVER_MAC,
+                addr: home,
+            });
+            let mut env = Env::new(cfg.clone());
+            env.link.addr = addr;
+            let (_, want) = env.reply(&discover(mac(89)), &direct());
+            env.server = homed;
+            let (_, got) = env.reply(&discover(mac(89)), &direct());
+            assert_eq!(
+                got.msg.yiaddr().octets()[..3],
+                want.msg.yiaddr().octets()[..3],
+                "homed on {home}, frame on {addr}"
+            );
+        }
+    }
+}
+
+#[test]
 fn shared_network_spills_into_the_next_subnet() {
     let mut env = Env::new(config());
     let g = ip(10, 4, 0, 1);

@@ -17,10 +17,11 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
-    /// Placeholder stored in slots that have never had a client. No constructor yields it (a
+    /// Placeholder stored in slots that have never had a client (and in records not filled
+    /// yet, such as a worker's batch of prepared frames). No constructor yields it (a
     /// hardware key has at least the htype byte, option 61 ids are non-empty in practice and an
     /// empty id is still kind 1), so it never equals a real client's key.
-    pub(super) const NONE: ClientKey = ClientKey {
+    pub(crate) const NONE: ClientKey = ClientKey {
         kind: 0xff,
         len: 0,
         data: [0; INLINE],
@@ -28,37 +29,43 @@ impl ClientKey {
 
     /// From option 61's payload (type byte included), byte for byte.
     pub fn from_client_id(id: &[u8]) -> Self {
-        let mut data = [0u8; INLINE];
-        if id.len() <= INLINE {
-            crate::cpu::copy_short(&mut data[..id.len()], id);
-            ClientKey {
-                kind: 1,
-                len: id.len() as u8,
-                data,
-            }
-        } else {
-            let keep = INLINE - 16;
-            data[..keep].copy_from_slice(&id[..keep]);
-            data[keep..].copy_from_slice(&hash128(id).to_be_bytes());
-            ClientKey {
-                kind: 2,
-                len: INLINE as u8,
-                data,
-            }
-        }
+        let mut k = ClientKey::NONE;
+        k.set_client_id(id);
+        k
     }
 
     /// From the hardware type and chaddr truncated to hlen (at most 16 bytes).
     pub fn from_hw(htype: u8, hwaddr: &[u8]) -> Self {
-        let hw = &hwaddr[..hwaddr.len().min(16)];
-        let mut data = [0u8; INLINE];
-        data[0] = htype;
-        data[1..=hw.len()].copy_from_slice(hw);
-        ClientKey {
-            kind: 0,
-            len: (hw.len() + 1) as u8,
-            data,
+        let mut k = ClientKey::NONE;
+        k.set_hw(htype, hwaddr);
+        k
+    }
+
+    /// [`Self::from_client_id`] into `self`, every byte overwritten. WHY in place: a record
+    /// that holds the key (a worker's prepared frame) gets it without a 32-byte copy.
+    pub(crate) fn set_client_id(&mut self, id: &[u8]) {
+        self.data = [0; INLINE];
+        if id.len() <= INLINE {
+            self.kind = 1;
+            self.len = id.len() as u8;
+            crate::cpu::copy_short(&mut self.data[..id.len()], id);
+        } else {
+            let keep = INLINE - 16;
+            self.kind = 2;
+            self.len = INLINE as u8;
+            self.data[..keep].copy_from_slice(&id[..keep]);
+            self.data[keep..].copy_from_slice(&hash128(id).to_be_bytes());
         }
+    }
+
+    /// [`Self::from_hw`] into `self`, every byte overwritten (see [`Self::set_client_id`]).
+    pub(crate) fn set_hw(&mut self, htype: u8, hwaddr: &[u8]) {
+        let hw = &hwaddr[..hwaddr.len().min(16)];
+        self.data = [0; INLINE];
+        self.data[0] = htype;
+        self.data[1..=hw.len()].copy_from_slice(hw);
+        self.kind = 0;
+        self.len = (hw.len() + 1) as u8;
     }
 
     /// The identifying bytes (for logs, hashing and persistence).
