@@ -8,10 +8,11 @@
 //!   = server.respond(&server.prepare(rx, &Link, &mut Stats), tx, &Link, now, &mut Stats)
 //! ```
 //! `handle` parses `rx` with `wire::parse_into` (into the prepared record), decides per
-//! RFC 2131 / 2132, updates the lease tables, and writes the reply into `tx` with `wire::ReplyWriter`. It reads no clock, does no
-//! syscall and does not allocate. A worker with a batch calls the two halves in two passes
-//! (`prepare_into` for several frames, then `respond` to each): [`Prepared`] says why, and a
-//! property test (`prop_tests.rs`) holds both ways to byte-identical replies.
+//! RFC 2131 / 2132, updates the lease tables, and writes the reply into `tx` with
+//! `wire::ReplyWriter`. It reads no clock, does no syscall and does not allocate. A worker
+//! with a batch calls the two halves in two passes (`prepare_into` for several frames, then
+//! `respond` to each): [`Prepared`] says why, and a property test (`prop_tests.rs`) holds both
+//! ways to byte-identical replies.
 //!
 //! # Why it is shaped like this
 //!
