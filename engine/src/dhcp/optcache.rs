@@ -17,8 +17,10 @@
 //! cache. Entries are direct-mapped by a hash of the key; a colliding key overwrites.
 //!
 //! A hit is the usual reply's path, so it is kept short: the key is a few whole-word loads
-//! from the list with no loop ([`Key`]), three of its words are hashed and all five compared,
-//! and a block of up to 64 bytes is copied as a fixed run of words.
+//! from the list with no loop ([`Key`]), three of its words are mixed by one multiplication
+//! and compared (all five for lists longer than 16 codes), the entry's index is the hash
+//! masked (no division, and a disabled cache is simply one without entries), and a block of up
+//! to 64 bytes is copied as a fixed run of words.
 //! That copy runs past the block; what it writes there is zeros (`put` stores zeros past every
 //! block, and a copy torn by a racing writer is zeroed before it is given up), because the
 //! reply writer sums the bytes past its options as zeros (`wire/emit.rs`, its checksum
@@ -75,6 +77,9 @@ impl Entry {
 /// See the module docs.
 pub(crate) struct OptCache {
     entries: Box<[Entry]>,
+    /// `entries.len() - 1` (a power of two less one), or 0 without entries: an entry's index
+    /// is a hash masked with it, and a disabled cache's lookups find no entry at index 0.
+    mask: usize,
 }
 
 impl core::fmt::Debug for OptCache {
@@ -95,43 +100,84 @@ impl core::fmt::Debug for OptCache {
 /// A list shorter than 8 bytes is one zero-padded word, in words 1 and 2.
 ///
 /// WHY this shape: clients send lists of about 8 to 16 codes, for which a key is two loads
-/// and its comparison five word compares, straight-line; a key made of the list's zero-padded
-/// words needs a loop and a shifted tail, and cost most of a cache hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Key([u64; KEY_WORDS]);
+/// and its comparison three word compares, straight-line (words 3 and 4 are computed and
+/// compared only for longer lists); a key made of the list's zero-padded words needs a loop
+/// and a shifted tail, and cost most of a cache hit.
+#[derive(Clone, Copy, Debug)]
+struct Key<'l> {
+    /// Words 0 to 2.
+    short: [u64; 3],
+    /// The list, read again for words 3 and 4.
+    list: &'l [u8],
+}
 
-impl Key {
+impl<'l> Key<'l> {
     /// The key of (`id`, `list`); `None` when the list is too long to cache.
     #[inline(always)]
-    fn of(id: u32, list: &[u8]) -> Option<Key> {
+    fn of(id: u32, list: &'l [u8]) -> Option<Key<'l>> {
         let n = list.len();
         if n > MAX_LIST {
             return None;
         }
         let head = (1 << 63) | ((n as u64) << 32) | u64::from(id);
-        let word = |at: usize| {
-            list.get(at..)
-                .and_then(|w| w.first_chunk::<8>())
-                .map_or(0, |w| u64::from_le_bytes(*w))
-        };
-        let (first, last) = match list.last_chunk::<8>() {
-            Some(last) => (word(0), u64::from_le_bytes(*last)),
-            None => {
+        let (first, last) = match (list.first_chunk::<8>(), list.last_chunk::<8>()) {
+            (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+            _ => {
                 let w = short_word(list);
                 (w, w)
             }
         };
-        // Only what `first` and `last` do not cover; zero (not loaded) otherwise.
-        let middle = |at: usize| if n > at + 8 { word(at) } else { 0 };
-        Some(Key([head, first, last, middle(8), middle(16)]))
+        Some(Key {
+            short: [head, first, last],
+            list,
+        })
     }
 
-    /// FxHash-style mixing (as the server's other indices hash) of the words that decide
-    /// short lists; longer lists that share them differ in the comparison.
+    /// Words 3 and 4: what `first` and `last` do not cover of a list longer than 16 codes,
+    /// zero otherwise.
+    #[inline]
+    fn middle(&self) -> [u64; 2] {
+        let word = |at: usize| {
+            self.list
+                .get(at..)
+                .and_then(|w| w.first_chunk::<8>())
+                .filter(|_| self.list.len() > at + 8)
+                .map_or(0, |w| u64::from_le_bytes(*w))
+        };
+        [word(8), word(16)]
+    }
+
+    /// All five words.
+    fn words(&self) -> [u64; KEY_WORDS] {
+        let ([head, first, last], [m1, m2]) = (self.short, self.middle());
+        [head, first, last, m1, m2]
+    }
+
+    /// Whether `stored` (an entry's key) is this key. Word 0 holds the list's length, so
+    /// when it is equal the words past a list of at most 16 codes are zero in both keys and
+    /// are not compared.
+    #[inline(always)]
+    fn matches(&self, stored: &[AtomicU64; KEY_WORDS]) -> bool {
+        let word = |i: usize| stored[i].load(Ordering::Relaxed);
+        let [head, first, last] = self.short;
+        word(0) == head
+            && word(1) == first
+            && word(2) == last
+            && (self.list.len() <= 16 || {
+                let [m1, m2] = self.middle();
+                word(3) == m1 && word(4) == m2
+            })
+    }
+
+    /// The words that decide short lists, combined and mixed by one multiplication (FxHash's
+    /// constant, as the server's other indices hash; the index is taken from the product's
+    /// high half, which every input bit reaches). Longer lists that share these words differ
+    /// in the comparison. The last word is rotated so that a list of exactly 8 codes, whose
+    /// first and last words are the same, does not cancel out.
     #[inline]
     fn hash(&self) -> u64 {
-        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        mix(mix(mix(0, self.0[0]), self.0[1]), self.0[2])
+        let [head, first, last] = self.short;
+        (head ^ first ^ last.rotate_left(29)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
     }
 }
 
@@ -173,16 +219,13 @@ impl OptCache {
         };
         OptCache {
             entries: (0..n).map(|_| Entry::new()).collect(),
+            mask: n.saturating_sub(1),
         }
     }
 
     #[inline]
     fn entry(&self, hash: u64) -> Option<&Entry> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let i = (hash >> 32) as usize & (self.entries.len() - 1);
-        self.entries.get(i)
+        self.entries.get((hash >> 32) as usize & self.mask)
     }
 
     /// The cached block of (`id`, `list`), if its length is at most `room`: copied into the
@@ -204,21 +247,14 @@ impl OptCache {
         if s1 & 1 != 0 {
             return None;
         }
-        // Every word compared (the words past a short list are zero in both keys).
-        let diff = e
-            .key
-            .iter()
-            .zip(key.0)
-            .fold(0, |d, (a, b)| d | (a.load(Ordering::Relaxed) ^ b));
-        if diff != 0 {
+        if !key.matches(&e.key) {
             return None;
         }
         let len_sum = e.len_sum.load(Ordering::Relaxed);
         let len = (len_sum & 0xffff) as usize;
-        if len > MAX_BLOCK || len > room {
+        if len > room {
             return None;
         }
-        let words = len.div_ceil(8);
         // The words past a block are stored as zeros (`put`), so copying whole words past
         // `len` writes zeros there.
         let copied = if let (true, Some(first)) =
@@ -227,10 +263,13 @@ impl OptCache {
             // The usual short block: a fixed run of word copies, no loop.
             copy_words(first, &e.data);
             SHORT_BLOCK
-        } else if let Some(whole) = out.get_mut(..words * 8) {
+        } else if len > MAX_BLOCK {
+            // Never stored (`put`), but a length read while a writer raced is not trusted.
+            return None;
+        } else if let Some(whole) = out.get_mut(..len.div_ceil(8) * 8) {
             // Whole words with constant-size stores.
             copy_words(whole, &e.data);
-            words * 8
+            whole.len()
         } else {
             let tail = copy_words(out.get_mut(..len)?, &e.data);
             if let Some(word) = e.data.get(len / 8)
@@ -275,7 +314,7 @@ impl OptCache {
         }
         // Readers that see any of the stores below also see the odd counter.
         fence(Ordering::Release);
-        for (a, b) in e.key.iter().zip(k.0) {
+        for (a, b) in e.key.iter().zip(k.words()) {
             a.store(b, Ordering::Relaxed);
         }
         e.len_sum
@@ -312,7 +351,7 @@ mod tests {
         let list: Vec<u8> = (1..=MAX_LIST as u8 + 1).collect();
         for n in 0..=MAX_LIST {
             let l = &list[..n];
-            let Key(k) = Key::of(9, l).expect("short enough");
+            let k = Key::of(9, l).expect("short enough").words();
             // The definition, from the zero-padded list.
             let mut padded = [0u8; MAX_LIST];
             padded[..n].copy_from_slice(l);
@@ -338,7 +377,11 @@ mod tests {
             for i in 0..n {
                 let mut other = l.to_vec();
                 other[i] ^= 0x80;
-                assert_ne!(Key::of(9, &other), Some(Key(k)), "length {n} byte {i}");
+                assert_ne!(
+                    Key::of(9, &other).map(|k| k.words()),
+                    Some(k),
+                    "length {n} byte {i}"
+                );
             }
         }
         assert!(Key::of(9, &list).is_none());

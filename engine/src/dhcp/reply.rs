@@ -128,14 +128,6 @@ pub(crate) fn write(
     tx: &mut [u8],
 ) -> Result<Written, EmitError> {
     let dest: Destination = destination(req, spec.kind, spec.yiaddr);
-    // Borrowed, not copied: the relay facts are several words and most replies never look.
-    let relay = facts.relay.as_ref();
-    // RFC 5107: a relay agent that adds the server identifier override sub-option (11) wants
-    // its own address in option 54 of our replies, so that renewals come back through it; the
-    // frame itself still leaves from our address on the subnet.
-    let server_id = relay
-        .and_then(|r| r.server_id_override)
-        .unwrap_or(spec.subnet.server_id);
     let headers = ReplyHeaders {
         eth_dst: dest.mac,
         eth_src: link_mac,
@@ -147,48 +139,36 @@ pub(crate) fn write(
         udp_dst: dest.port,
         ttl: DEFAULT_TTL,
     };
-    let mut w = ReplyWriter::new(tx, &headers)?;
-
     let nak = spec.kind == ReplyKind::Nak;
-    let mut bootp = BootpReply::for_request(req);
-    bootp.flags = dest.flags;
-    if !nak {
-        // RFC 2131 table 3: NAK has ciaddr, yiaddr and siaddr 0 and MUST NOT use file/sname.
-        bootp.ciaddr = spec.ciaddr;
-        bootp.yiaddr = spec.yiaddr;
-        let s = spec.subnet;
+    // Each value is read just before it is written (here and below): fewer values held at
+    // once, fewer kept on the stack.
+    // RFC 2132 §9.10: the client's maximum message size bounds the reply (never below 576,
+    // enforced by both the parser and the writer).
+    let max = facts.max_message_size;
+    let mut w = ReplyWriter::with_bootp(tx, &headers, max, || {
+        let mut bootp = fixed_fields(req, spec, dest.flags);
         // Usually nothing is configured for booting: then siaddr, sname and file stay empty
-        // without looking at each source.
-        let boot = spec.host.is_some()
-            || s.next_server.is_some()
-            || s.server_name.is_some()
-            || s.filename.is_some();
-        if boot {
-            // RFC 2131 §2: siaddr is the "IP address of next server to use in bootstrap".
-            if let Some(ns) = spec.host.and_then(|h| h.next_server).or(s.next_server) {
-                bootp.siaddr = ns;
-            }
-            let host = spec.host;
-            bootp.sname = bootp_field(
-                host.and_then(|h| h.server_name.as_deref()),
-                s.server_name.as_deref(),
-                SNAME_MAX,
-            );
-            bootp.file = bootp_field(
-                host.and_then(|h| h.filename.as_deref()),
-                s.filename.as_deref(),
-                FILE_MAX,
-            );
+        // without looking at each source. RFC 2131 table 3: a NAK MUST NOT use file/sname.
+        let s = spec.subnet;
+        if !nak
+            && (spec.host.is_some()
+                || s.next_server.is_some()
+                || s.server_name.is_some()
+                || s.filename.is_some())
+        {
+            (bootp.siaddr, bootp.sname, bootp.file) = boot_fields(spec);
         }
-    }
-    w.bootp(&bootp)?;
+        bootp
+    })?;
 
-    // RFC 2132 §9.10: the client's maximum message size (never below 576, enforced by both
-    // the parser and the writer).
-    if let Some(max) = facts.max_message_size {
-        w.limit(max);
-    }
-
+    // Borrowed, not copied: the relay facts are several words and most replies never look.
+    let relay = facts.relay.as_ref();
+    // RFC 5107: a relay agent that adds the server identifier override sub-option (11) wants
+    // its own address in option 54 of our replies, so that renewals come back through it; the
+    // frame itself still leaves from our address on the subnet.
+    let server_id = relay
+        .and_then(|r| r.server_id_override)
+        .unwrap_or(spec.subnet.server_id);
     let msg_type = match spec.kind {
         ReplyKind::Offer => super::stats::msg::OFFER,
         ReplyKind::Ack | ReplyKind::InformAck => super::stats::msg::ACK,
@@ -200,10 +180,8 @@ pub(crate) fn write(
         o[2] = msg_type;
         o[5..9].copy_from_slice(&server_id.octets());
     };
-    if let Some(t) = spec
-        .timers
-        .filter(|_| !nak && spec.kind != ReplyKind::InformAck)
-    {
+    // Only an OFFER or a lease's ACK carries lease times (RFC 2131 table 3).
+    if let (Some(t), ReplyKind::Offer | ReplyKind::Ack) = (spec.timers, spec.kind) {
         w.options_fixed(&LEASE_OPTIONS, |o| {
             ids(o);
             o[11..15].copy_from_slice(&t.lease.to_be_bytes());
@@ -215,7 +193,7 @@ pub(crate) fn write(
         w.options_fixed(&ID_OPTIONS, |o| ids(o))?;
     }
     if let Some(id) = facts.client_id {
-        put_optref(&mut w, id)?;
+        put_client_id(&mut w, id)?;
     }
     if let Some(sel) = facts.subnet_selection {
         // RFC 3011 §2: "Servers configured to support this option MUST return an identical
@@ -254,6 +232,44 @@ pub(crate) fn write(
     })
 }
 
+/// The BOOTP fixed fields of the reply but siaddr, sname and file (RFC 2131 table 3): those
+/// of the request it copies, `flags` (see `destination`), and for all but a NAK, whose are 0,
+/// ciaddr and yiaddr.
+#[inline(always)]
+fn fixed_fields(req: &Request<'_>, spec: &ReplySpec<'_>, flags: u16) -> BootpReply<'static> {
+    let mut bootp = BootpReply::for_request(req);
+    bootp.flags = flags;
+    if spec.kind != ReplyKind::Nak {
+        bootp.ciaddr = spec.ciaddr;
+        bootp.yiaddr = spec.yiaddr;
+    }
+    bootp
+}
+
+/// siaddr, sname and file of a reply that is not a NAK: the reservation's, else the subnet's.
+/// Out of line: usually nothing is configured for booting (and the caller does not come here).
+#[cold]
+#[inline(never)]
+fn boot_fields<'c>(spec: &ReplySpec<'c>) -> (Ipv4Addr, &'c [u8], &'c [u8]) {
+    let (s, host) = (spec.subnet, spec.host);
+    // RFC 2131 §2: siaddr is the "IP address of next server to use in bootstrap".
+    let siaddr = host
+        .and_then(|h| h.next_server)
+        .or(s.next_server)
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let sname = bootp_field(
+        host.and_then(|h| h.server_name.as_deref()),
+        s.server_name.as_deref(),
+        SNAME_MAX,
+    );
+    let file = bootp_field(
+        host.and_then(|h| h.filename.as_deref()),
+        s.filename.as_deref(),
+        FILE_MAX,
+    );
+    (siaddr, sname, file)
+}
+
 /// The reservation's value of a BOOTP string field, else the subnet's. A value that cannot
 /// keep its terminating NUL is left out rather than truncated: a truncated boot file name is
 /// worse than none.
@@ -271,27 +287,28 @@ const fn encoded_len(len: usize) -> usize {
     }
 }
 
-/// Write an option received from the client back unchanged (joined if it was split).
+/// Echo the client identifier (option 61) unaltered (RFC 6842 §3), joined if it was split.
+/// The code is the constant 61, not the request's: the write needs no check for PAD or END.
 #[inline]
-fn put_optref(w: &mut ReplyWriter<'_>, r: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
-    match r.contiguous() {
-        Some(v) => w.option(r.code(), v),
-        None => put_joined(w, r),
+fn put_client_id(w: &mut ReplyWriter<'_>, id: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
+    match id.contiguous() {
+        Some(v) => w.option(opt::CLIENT_ID, v),
+        None => w.detached(|w| put_joined(w, id)),
     }
 }
 
-/// [`put_optref`] for a split value (RFC 3396), rare: out of line, with its buffer.
+/// [`put_client_id`] for a split value (RFC 3396), rare: out of line, with its buffer.
 #[cold]
 #[inline(never)]
-fn put_joined(w: &mut ReplyWriter<'_>, r: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
+fn put_joined(w: &mut ReplyWriter<'_>, id: crate::wire::OptRef<'_>) -> Result<(), EmitError> {
     // Joined here: a client identifier has no business being longer than this, and RFC 6842
     // asks for it "unaltered", which a joined copy is.
     let mut buf = [0u8; 1024];
-    let v = r.copy_into(&mut buf);
-    if v.len() < r.len() {
+    let v = id.copy_into(&mut buf);
+    if v.len() < id.len() {
         return Err(EmitError::NoRoom);
     }
-    w.option(r.code(), v)
+    w.option(opt::CLIENT_ID, v)
 }
 
 /// A 256-bit set of option codes already written.
@@ -321,8 +338,9 @@ enum Source<'a> {
 ///
 /// The usual case is a cache hit: one parameter request list, no reservation options, and the
 /// (subnet, list) block in the block cache (see `optcache`), copied whole. Everything else,
-/// filling the cache included, is [`put_configured_slow`], kept out of line so that the hot
-/// path stays small (fewer registers spilled around it).
+/// filling the cache included, is [`put_configured_slow`], kept out of line and given a copy
+/// of the writer (`ReplyWriter::detached_summed`), so that the hot path stays small and its
+/// writer in registers.
 #[inline]
 fn put_configured(
     w: &mut ReplyWriter<'_>,
@@ -345,7 +363,7 @@ fn put_configured(
             return;
         }
     }
-    put_configured_slow(w, facts, subnet, host, tail);
+    w.detached_summed(|w| put_configured_slow(w, facts, subnet, host, tail));
 }
 
 /// [`put_configured`] without the block cache's hit (`host`: non-empty reservation options).

@@ -8,22 +8,28 @@
 //! message size) is reported as [`EmitError::NoRoom`], never a panic. Each option is written
 //! whole or not at all, so after a `NoRoom` the caller may skip that option and go on.
 //!
-//! Cost matters here: every OFFER and ACK goes through this. So `new` zeroes the fixed BOOTP
-//! header with one constant-size store and `bootp` writes only the fields (and names that are
-//! set); fixed-size options are constant-size stores, and the decision writes its leading
-//! options (53, 54, 51, 58, 59) as one template (`options_fixed`). The UDP checksum is not one
-//! pass over the ~300-byte datagram: `finish` sums the headers and the 44 bytes of BOOTP
-//! fields, skips `sname`/`file` when empty and the PAD after END (zeros add nothing), and takes
-//! blocks of options whose sum was computed once in advance (a subnet's configured options,
-//! see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an even or odd offset
-//! (see `run_sum`). The options before such a block (or before END) are summed as one
-//! constant-size window when they fit in the 60 option bytes of a minimal message, which `new`
-//! zeroes in advance (see `SUM_WINDOW`); that zeroing is also a short reply's PAD. So nothing
-//! may be written past the options but zeros. The pseudo header's two addresses are not
-//! summed again either: `ipv4::emit` returns their sum, taken while it wrote them into the
-//! IPv4 header. In debug builds `finish` checks its result against the whole-datagram
-//! computation of `udp::finish`, and `ipv4::finish` its header checksum against the whole
-//! header's.
+//! Cost matters here: every OFFER and ACK goes through this. So the decision's writer
+//! (`ReplyWriter::with_bootp`) stores each header byte once: the headers, the BOOTP fields and
+//! the zeros of `sname`/`file` and of the first option bytes as constant-size stores, with the
+//! client's size limit known from the start; fixed-size options are constant-size stores, and
+//! the decision writes its leading options (53, 54, 51, 58, 59) as one template
+//! (`options_fixed`). The writer's offsets count from the IPv4 header, so everything after it
+//! sits at a constant offset. Its state is a few words, and the rare paths work on a copy
+//! (`detached`), so that on the usual path it stays in registers.
+//!
+//! The UDP checksum is not one pass over the ~300-byte datagram: `finish` reads back only the
+//! IPv4 header from its TTL on, the UDP header and the 44 bytes of BOOTP fields (one run of
+//! whole words that holds the pseudo header's addresses and protocol, see `HEAD_RUN`), skips
+//! `sname`/`file` (zero, or summed once when written) and the PAD after END (zeros add
+//! nothing), and takes blocks of options whose sum was computed once in advance (a subnet's
+//! configured options, see `dhcp/optcache.rs`) as one number, placed by RFC 1071 §2(B) at an
+//! even or odd offset (see `run_sum`). The options before such a block (or before END) are
+//! summed as one constant-size window when they fit in the 60 option bytes of a minimal
+//! message, which the constructor zeroes in advance (see `SUM_WINDOW`); that zeroing is also a
+//! short reply's PAD. So nothing may be written past the options but zeros. The IPv4 header
+//! checksum is summed from the 20 bytes written, plus the total length (`ipv4::finish`). In
+//! debug builds `finish` checks its result against the whole-datagram computation of
+//! `udp::finish`, and `ipv4::finish` its header checksum against the whole header's.
 
 use super::dhcp::{BOOTREPLY, MAGIC_COOKIE, MIN_MAX_MESSAGE_SIZE, field, opt};
 use super::{Request, VlanTags, checksum, ether, ipv4, udp};
@@ -47,9 +53,6 @@ pub const MIN_BOOTP_LEN: usize = 300;
 
 /// IPv4 (no options) + UDP header bytes counted by option 57 (RFC 2132 §9.10).
 const IP_UDP_LEN: usize = ipv4::HEADER_LEN + udp::HEADER_LEN;
-
-/// Longest BOOTP message that still fits in one IPv4 datagram.
-const MAX_BOOTP_LEN: usize = u16::MAX as usize - IP_UDP_LEN;
 
 /// Maximum length of one option instance's value.
 const MAX_OPTION_CHUNK: usize = 255;
@@ -90,6 +93,23 @@ pub struct BootpReply<'s> {
 }
 
 impl BootpReply<'static> {
+    /// Every field zero (and op BOOTREPLY once written): what [`ReplyWriter::new`] writes.
+    pub const BLANK: BootpReply<'static> = BootpReply {
+        htype: 0,
+        hlen: 0,
+        hops: 0,
+        xid: 0,
+        secs: 0,
+        flags: 0,
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        yiaddr: Ipv4Addr::UNSPECIFIED,
+        siaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        chaddr: [0; 16],
+        sname: &[],
+        file: &[],
+    };
+
     /// The fields RFC 2131 table 3 copies from the client's message: htype, hlen, xid, flags,
     /// giaddr, chaddr. hops, secs, ciaddr, yiaddr, siaddr are 0 and sname/file empty; set the
     /// ones the reply needs (`BootpReply { yiaddr, ..BootpReply::for_request(req) }`).
@@ -109,6 +129,37 @@ impl BootpReply<'static> {
             sname: &[],
             file: &[],
         }
+    }
+}
+
+impl BootpReply<'_> {
+    /// Both names must keep their terminating NUL (RFC 2131 §2).
+    #[inline]
+    fn check_names(&self) -> Result<(), EmitError> {
+        if self.sname.len() >= field::SNAME.len() || self.file.len() >= field::FILE.len() {
+            return Err(EmitError::NoRoom);
+        }
+        Ok(())
+    }
+
+    /// The 44 bytes before `sname`, as one constant-size array (stored with a few wide
+    /// stores).
+    #[inline(always)]
+    fn head(&self) -> [u8; field::SNAME.start] {
+        let mut head = [0u8; field::SNAME.start];
+        head[field::OP] = BOOTREPLY;
+        head[field::HTYPE] = self.htype;
+        head[field::HLEN] = self.hlen;
+        head[field::HOPS] = self.hops;
+        head[field::XID].copy_from_slice(&self.xid.to_be_bytes());
+        head[field::SECS].copy_from_slice(&self.secs.to_be_bytes());
+        head[field::FLAGS].copy_from_slice(&self.flags.to_be_bytes());
+        head[field::CIADDR].copy_from_slice(&self.ciaddr.octets());
+        head[field::YIADDR].copy_from_slice(&self.yiaddr.octets());
+        head[field::SIADDR].copy_from_slice(&self.siaddr.octets());
+        head[field::GIADDR].copy_from_slice(&self.giaddr.octets());
+        head[field::CHADDR].copy_from_slice(&self.chaddr);
+        head
     }
 }
 
@@ -149,18 +200,83 @@ pub(crate) const ID_OPTIONS: [u8; 9] = match LEASE_OPTIONS.first_chunk::<9>() {
     None => [0; 9],
 };
 
+/// Copy `sname` and `file` (checked by `BootpReply::check_names`) into the zeroed `sname` and
+/// `file` fields, `names`, and return the fields' checksum contribution. Rare (a boot server
+/// is configured), so out of line, and given the two names only: a call taking the whole
+/// `BootpReply` would make the caller store it in memory.
+#[cold]
+#[inline(never)]
+fn put_names(names: &mut [u8; NAMES.end - NAMES.start], sname: &[u8], file: &[u8]) -> u32 {
+    let (s, f) = names.split_at_mut(field::SNAME.len());
+    if let (Some(s), Some(f)) = (s.get_mut(..sname.len()), f.get_mut(..file.len())) {
+        s.copy_from_slice(sname);
+        f.copy_from_slice(file);
+    }
+    // The fields start at an even offset of the UDP datagram (8 + 44): no swap.
+    checksum::sum(0, names)
+}
+
+/// The writer's offsets count from the start of the IPv4 header (after the Ethernet header and
+/// its VLAN tags), so that everything after it sits at a constant offset: the UDP header, the
+/// BOOTP message, its cookie and its first option. WHY: one base for every address (no
+/// per-access `ip_off +`), and constant offsets the compiler folds into the stores.
+const UDP_AT: usize = ipv4::HEADER_LEN;
+const BOOTP_AT: usize = IP_UDP_LEN;
+const COOKIE_AT: usize = BOOTP_AT + field::COOKIE.start;
+const OPTIONS_AT: usize = BOOTP_AT + field::OPTIONS;
+/// The end of a minimal (300-byte) BOOTP message.
+const MIN_END: usize = BOOTP_AT + MIN_BOOTP_LEN;
+
+/// The largest IPv4 datagram a client accepts, which (offsets counting from the IPv4 header)
+/// is the end of its reply: its maximum message size (option 57) when it gave one, never
+/// below the 576 octets every client accepts (RFC 2131 §2). As a `u16`, never past the
+/// largest IPv4 datagram either.
+///
+/// RFC 2132 §9.10 does not say whether the value counts the IP and UDP headers; ISC dhcpd and
+/// dnsmasq take it as the whole IP datagram, and so does this (it is the reading under which
+/// a reply is never too long for the client).
+#[inline]
+fn datagram_limit(max_message_size: Option<u16>) -> usize {
+    usize::from(
+        max_message_size
+            .unwrap_or(MIN_MAX_MESSAGE_SIZE)
+            .max(MIN_MAX_MESSAGE_SIZE),
+    )
+}
+
 /// RFC 768 UDP header fields that `finish` sets (the rest is written by `udp::emit`).
-const UDP_LENGTH: core::ops::Range<usize> = 4..6;
-const UDP_CHECKSUM: core::ops::Range<usize> = 6..8;
+const UDP_LENGTH: core::ops::Range<usize> = UDP_AT + 4..UDP_AT + 6;
+const UDP_CHECKSUM: core::ops::Range<usize> = UDP_AT + 6..UDP_AT + 8;
+
+/// The bytes `finish` reads back for the UDP checksum, one run of whole words: the IPv4 header
+/// from its TTL on, the UDP header and the BOOTP fields before `sname`. Of the IPv4 fields,
+/// the RFC 768 pseudo header holds the protocol (the low byte of the TTL's word) and both
+/// addresses; the header checksum is still zero then, and the TTL is taken out again
+/// ([`ttl_out`]).
+///
+/// WHY from the TTL rather than the addresses: 64 bytes are eight words added in one chain;
+/// the 60 from the addresses on are a chain of 56 and a separate 4-byte tail.
+const HEAD_RUN: core::ops::Range<usize> = ipv4::TTL..BOOTP_AT + field::SNAME.start;
+
+/// What [`HEAD_RUN`] counts that the UDP checksum must not: the TTL, the high byte of its
+/// word. As a starting sum: RFC 1624 §3, in one's complement arithmetic, adding the complement
+/// of a value subtracts it.
+const fn ttl_out(ttl: u8) -> u32 {
+    0xffff - ((ttl as u32) << 8)
+}
+
+/// The BOOTP `sname` and `file` fields, as one run.
+const NAMES: core::ops::Range<usize> = BOOTP_AT + field::SNAME.start..BOOTP_AT + field::FILE.end;
 
 /// RFC 1071 partial sums for [`ReplyWriter::finish`].
 ///
 /// WHY partial sums instead of one [`checksum::sum`] over the datagram: most of a reply's
 /// ~300 bytes need no summing at all. `sname` and `file` (192 bytes) are zero unless
-/// configured, PAD is zero, and the configured-option block is the same for every client of a
-/// (subnet, parameter request list) pair, so its sum is computed once beside the block (see
-/// `dhcp/optcache.rs`) and added as one number. `finish` sums only the UDP header and the
-/// 44 bytes of BOOTP fields before `sname`, and the option bytes that were not pre-summed.
+/// configured (and then summed once, when written), PAD is zero, and the configured-option
+/// block is the same for every client of a (subnet, parameter request list) pair, so its sum
+/// is computed once beside the block (see `dhcp/optcache.rs`) and added as one number.
+/// `finish` sums only the pseudo header's addresses, the UDP header and the 44 bytes of BOOTP
+/// fields before `sname` ([`HEAD_RUN`]), and the option bytes that were not pre-summed.
 ///
 /// Every run is summed with [`checksum::sum`] (network order, folded to 16 bits) and the
 /// partial sums are added in a `u32`. RFC 1071 §2(B): the sum is independent of byte order,
@@ -175,163 +291,157 @@ fn run_sum(odd: bool, run: &[u8]) -> u32 {
 ///
 /// WHY: summing a run of variable length costs a dispatch on its length and tail (~45
 /// instructions for the ~36 bytes of cookie, leading options and client identifier before a
-/// cached block); a constant-size array is a fixed chain of additions. `new` zeroes these
-/// bytes (a short reply's PAD) and every write stores exactly its own bytes (a fill of
+/// cached block); a constant-size array is a fixed chain of additions. The constructor zeroes
+/// these bytes (a short reply's PAD) and every write stores exactly its own bytes (a fill of
 /// `options_with_sum` only zeros past them), so past the last option written the window holds
 /// zeros, which add nothing. The window stays inside the frame: a frame is never shorter
 /// than the minimum message, and nothing is written past a frame.
 const SUM_WINDOW: usize = MIN_BOOTP_LEN - field::COOKIE.start;
 
 /// Writes one reply frame into a TX buffer. See the module docs.
+///
+/// WHY so few fields: the writer lives across the whole reply, and each field is a value the
+/// compiler keeps in a register or stores and reloads around every call.
 #[derive(Debug)]
 pub struct ReplyWriter<'b> {
+    /// The frame from the IPv4 header on; every offset below counts from its start.
     buf: &'b mut [u8],
-    /// Start of the IPv4 header (after the VLAN tags); the BOOTP message follows at a
-    /// constant distance ([`Self::bootp_off`]). Fewer fields: fewer stores and reloads.
-    ip_off: usize,
-    /// Next option byte (absolute offset in `buf`).
+    /// Bytes before the IPv4 header: Ethernet and VLAN tags.
+    l2_len: usize,
+    /// Next option byte.
     pos: usize,
-    /// End allowed now: [`Self::buf_end`], lowered by the client's maximum message size
-    /// (absolute, exclusive).
+    /// End allowed now (exclusive): the buffer's end, lowered by the client's maximum message
+    /// size. The IPv4 datagram is what option 57 counts, so this is also that size.
     end: usize,
-    /// Whether `sname` / `file` may hold non-zero bytes (else `finish` skips them).
-    names: bool,
-    /// Option bytes before this offset are already added into `acc` (absolute).
+    /// Option bytes before this offset are already added into `acc`.
     summed_to: usize,
-    /// Partial sum ([`run_sum`]) of the option bytes before `summed_to`, started with the
-    /// UDP pseudo header (RFC 768) but its length: the two IPv4 addresses (summed when
-    /// `ipv4::emit` wrote them) and the protocol.
+    /// Partial sum ([`run_sum`]) of the UDP datagram's bytes that `finish` does not read
+    /// back: the option bytes before `summed_to` and the names (`sname`, `file`) when set;
+    /// started with [`ttl_out`].
     acc: u32,
-    /// Sum of the IPv4 header as `ipv4::emit` wrote it, for `ipv4::finish`.
-    ip_sum: u32,
 }
 
 impl<'b> ReplyWriter<'b> {
     /// Start a reply in `buf`: L2 (with `h.vlans`), IPv4, UDP and an empty BOOTREPLY header with
-    /// the magic cookie. The DHCP message is limited to a 576-octet IP datagram (RFC 2131 §2)
-    /// until [`limit`](Self::limit) raises it.
+    /// the magic cookie, for [`bootp`](Self::bootp) to fill. The DHCP message is limited to a
+    /// 576-octet IP datagram (RFC 2131 §2) until [`limit`](Self::limit) raises it.
     ///
     /// # Errors
     /// [`EmitError::NoRoom`] if `buf` cannot hold the headers plus a minimal 300-byte BOOTP
     /// message.
-    #[inline(always)]
+    #[inline]
     pub fn new(buf: &'b mut [u8], h: &ReplyHeaders) -> Result<Self, EmitError> {
-        let ip_off = ether::emit(buf, &h.eth_dst, &h.eth_src, h.vlans).ok_or(EmitError::NoRoom)?;
-        let udp_off = ip_off + ipv4::HEADER_LEN;
-        let bootp_off = udp_off + udp::HEADER_LEN;
-        if buf.len() < bootp_off + MIN_BOOTP_LEN {
-            return Err(EmitError::NoRoom);
-        }
+        Self::with_bootp(buf, h, None, || BootpReply::BLANK)
+    }
+
+    /// [`new`](Self::new) with the BOOTP fixed fields written at once (op is BOOTREPLY): each
+    /// header byte is stored once, where `new` and [`bootp`](Self::bootp) zero the fields and
+    /// then write them. `bootp` gives the fields; it is called once the Ethernet, IPv4 and UDP
+    /// headers are written, so that the values of both are not all held at once (the ones
+    /// that do not fit in registers are stored on the stack and read back). The reply is
+    /// bounded by the client's maximum message size `max_message_size` (option 57, see
+    /// `datagram_limit`), as [`limit`](Self::limit) would.
+    ///
+    /// # Errors
+    /// [`EmitError::NoRoom`] if `buf` cannot hold the headers plus a minimal 300-byte BOOTP
+    /// message, or if `sname` is longer than 63 bytes or `file` longer than 127: both fields
+    /// must keep a terminating NUL (RFC 2131 §2).
+    #[inline(always)]
+    pub(crate) fn with_bootp<'r>(
+        buf: &'b mut [u8],
+        h: &ReplyHeaders,
+        max_message_size: Option<u16>,
+        bootp: impl FnOnce() -> BootpReply<'r>,
+    ) -> Result<Self, EmitError> {
+        let l2_len = ether::emit(buf, &h.eth_dst, &h.eth_src, h.vlans).ok_or(EmitError::NoRoom)?;
+        let buf = buf.get_mut(l2_len..).ok_or(EmitError::NoRoom)?;
         // IPv4, UDP and the minimal BOOTP message as one constant-size borrow, split at
-        // constant offsets: one bounds check for all three.
-        let l3: &mut [u8; IP_UDP_LEN + MIN_BOOTP_LEN] = buf
-            .get_mut(ip_off..)
-            .and_then(|f| f.first_chunk_mut())
-            .ok_or(EmitError::NoRoom)?;
-        let (ip, rest) = l3
+        // constant offsets: one bounds check for all of them.
+        let frame: &mut [u8; MIN_END] = buf.first_chunk_mut().ok_or(EmitError::NoRoom)?;
+        // (The splits cannot fail: their sizes are constants.)
+        let (ip, rest) = frame
             .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
             .ok_or(EmitError::NoRoom)?;
-        let (ip_sum, addr_sum) =
-            ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl).ok_or(EmitError::NoRoom)?;
-        let (u, fixed) = rest
+        ipv4::emit(ip, h.ip_src, h.ip_dst, h.ttl);
+        let (u, msg) = rest
             .split_first_chunk_mut::<{ udp::HEADER_LEN }>()
             .ok_or(EmitError::NoRoom)?;
-        udp::emit(u, h.udp_src, h.udp_dst).ok_or(EmitError::NoRoom)?;
-        // One constant-size fill for the whole fixed header, so `bootp` only writes the
-        // fields and the names it is given, and for the first 60 option bytes: the PAD of a
-        // short reply, and the zeros past END of the checksum window (see `SUM_WINDOW`).
-        // Three constant-size stores around the cookie: one 300-byte fill would be a call.
-        let msg: &mut [u8; MIN_BOOTP_LEN] = fixed.try_into().map_err(|_| EmitError::NoRoom)?;
+        udp::emit(u, h.udp_src, h.udp_dst);
         let (fixed, options) = msg
             .split_first_chunk_mut::<{ field::OPTIONS }>()
             .ok_or(EmitError::NoRoom)?;
-        let (before_cookie, cookie) = fixed
-            .split_first_chunk_mut::<{ field::COOKIE.start }>()
+        let (head, rest) = fixed
+            .split_first_chunk_mut::<{ field::SNAME.start }>()
             .ok_or(EmitError::NoRoom)?;
-        *before_cookie = [0; field::COOKIE.start];
-        before_cookie[field::OP] = BOOTREPLY;
-        cookie.copy_from_slice(&MAGIC_COOKIE);
-        options.fill(0);
-        let buf_end = buf.len().min(bootp_off + MAX_BOOTP_LEN);
-        let limit_end = bootp_off + usize::from(MIN_MAX_MESSAGE_SIZE) - IP_UDP_LEN;
+        let (names, cookie) = rest
+            .split_first_chunk_mut::<{ NAMES.end - NAMES.start }>()
+            .ok_or(EmitError::NoRoom)?;
+        let cookie: &mut [u8; 4] = cookie.try_into().map_err(|_| EmitError::NoRoom)?;
+        let options: &mut [u8; MIN_BOOTP_LEN - field::OPTIONS] =
+            options.try_into().map_err(|_| EmitError::NoRoom)?;
+        let r = bootp();
+        *head = r.head();
+        // Usually both names are empty: then they are zeros, which the checksum skips.
+        *names = [0; NAMES.end - NAMES.start];
+        let names_sum = if r.sname.is_empty() && r.file.is_empty() {
+            0
+        } else {
+            r.check_names()?;
+            put_names(names, r.sname, r.file)
+        };
+        *cookie = MAGIC_COOKIE;
+        // The first 60 option bytes are zeroed in advance: the PAD of a short reply, and the
+        // zeros past END of the checksum window (see `SUM_WINDOW`).
+        *options = [0; MIN_BOOTP_LEN - field::OPTIONS];
+        let end = buf.len().min(datagram_limit(max_message_size));
         Ok(ReplyWriter {
             buf,
-            ip_off,
-            pos: bootp_off + field::OPTIONS,
-            end: buf_end.min(limit_end),
-            names: false,
-            summed_to: bootp_off + field::COOKIE.start,
-            acc: addr_sum + u32::from(ipv4::PROTO_UDP),
-            ip_sum,
+            l2_len,
+            pos: OPTIONS_AT,
+            end,
+            summed_to: COOKIE_AT,
+            acc: ttl_out(h.ttl) + names_sum,
         })
     }
 
-    /// Write the BOOTP fixed fields (op is BOOTREPLY).
+    /// Write the BOOTP fixed fields (op is BOOTREPLY) over the ones written so far.
     ///
     /// # Errors
     /// [`EmitError::NoRoom`] if `sname` is longer than 63 bytes or `file` longer than 127:
     /// both fields must keep a terminating NUL (RFC 2131 §2).
     pub fn bootp(&mut self, r: &BootpReply<'_>) -> Result<(), EmitError> {
-        if r.sname.len() >= field::SNAME.len() || r.file.len() >= field::FILE.len() {
-            return Err(EmitError::NoRoom);
-        }
-        let off = self.bootp_off();
-        let f: &mut [u8; field::OPTIONS] = self
+        r.check_names()?;
+        let f: &mut [u8; NAMES.end - BOOTP_AT] = self
             .buf
-            .get_mut(off..)
+            .get_mut(BOOTP_AT..)
             .and_then(|f| f.first_chunk_mut())
             .ok_or(EmitError::NoRoom)?;
-        // The 44 bytes before `sname` as one constant-size array.
-        let mut head = [0u8; field::SNAME.start];
-        head[field::OP] = BOOTREPLY;
-        head[field::HTYPE] = r.htype;
-        head[field::HLEN] = r.hlen;
-        head[field::HOPS] = r.hops;
-        head[field::XID].copy_from_slice(&r.xid.to_be_bytes());
-        head[field::SECS].copy_from_slice(&r.secs.to_be_bytes());
-        head[field::FLAGS].copy_from_slice(&r.flags.to_be_bytes());
-        head[field::CIADDR].copy_from_slice(&r.ciaddr.octets());
-        head[field::YIADDR].copy_from_slice(&r.yiaddr.octets());
-        head[field::SIADDR].copy_from_slice(&r.siaddr.octets());
-        head[field::GIADDR].copy_from_slice(&r.giaddr.octets());
-        head[field::CHADDR].copy_from_slice(&r.chaddr);
-        f[..field::SNAME.start].copy_from_slice(&head);
-        // Both names are usually empty: `new` zeroed them, so then nothing is written (and
-        // `finish` need not sum them).
-        if self.names {
-            f[field::SNAME.start..field::FILE.end].fill(0);
-        }
-        if !r.sname.is_empty() {
-            f[field::SNAME][..r.sname.len()].copy_from_slice(r.sname);
-        }
-        if !r.file.is_empty() {
-            f[field::FILE][..r.file.len()].copy_from_slice(r.file);
-        }
-        self.names = !r.sname.is_empty() || !r.file.is_empty();
+        let (head, names) = f
+            .split_first_chunk_mut::<{ field::SNAME.start }>()
+            .ok_or(EmitError::NoRoom)?;
+        let names: &mut [u8; NAMES.end - NAMES.start] =
+            names.try_into().map_err(|_| EmitError::NoRoom)?;
+        *head = r.head();
+        // The names' sum is in `acc` (see there): the old names' is taken out. RFC 1624 §3: in
+        // one's complement arithmetic, adding the complement of a value subtracts it.
+        let old = checksum::sum(0, names);
+        *names = [0; NAMES.end - NAMES.start];
+        self.acc += (0xffff - old) + put_names(names, r.sname, r.file);
         Ok(())
     }
 
-    /// Bound the DHCP message by the client's maximum message size (option 57).
-    ///
-    /// RFC 2132 §9.10 does not say whether the value counts the IP and UDP headers; ISC dhcpd
-    /// and dnsmasq take it as the whole IP datagram, and so does this (it is the reading under
-    /// which a reply is never too long for the client). Values below the legal minimum of 576
-    /// are raised to 576. The limit only ever applies together with the buffer's own size.
-    pub fn limit(&mut self, max_message_size: u16) {
-        let datagram = usize::from(max_message_size.max(MIN_MAX_MESSAGE_SIZE));
-        self.end = self.buf_end().min(self.bootp_off() + datagram - IP_UDP_LEN);
-    }
-
-    /// Absolute end of the BOOTP message allowed now.
+    /// Bound the DHCP message by the client's maximum message size (option 57), as the IP
+    /// datagram's size (see `datagram_limit`). Values below the legal minimum of 576 are
+    /// raised to 576. The limit only ever applies together with the buffer's own size.
     #[inline]
-    fn end(&self) -> usize {
-        self.end
+    pub fn limit(&mut self, max_message_size: u16) {
+        self.end = self.buf.len().min(datagram_limit(Some(max_message_size)));
     }
 
     /// Bytes still available for options (END is already accounted for).
     #[inline]
     pub fn remaining(&self) -> usize {
-        self.end().saturating_sub(self.pos + 1)
+        self.end.saturating_sub(self.pos + 1)
     }
 
     /// Reserve `value_len` bytes of value plus the code/length headers of as many instances as
@@ -349,7 +459,7 @@ impl<'b> ReplyWriter<'b> {
         let chunks = value_len.div_ceil(MAX_OPTION_CHUNK).max(1);
         let need = value_len + 2 * chunks;
         // + 1: END must still fit after this option.
-        if self.pos + need + 1 > self.end() {
+        if self.pos + need + 1 > self.end {
             return Err(EmitError::NoRoom);
         }
         let mut done = 0;
@@ -384,7 +494,7 @@ impl<'b> ReplyWriter<'b> {
             let at = self.pos;
             let len = 2 + value.len();
             // + 1: END must still fit after this option.
-            if at + len + 1 > self.end() {
+            if at + len + 1 > self.end {
                 return Err(EmitError::NoRoom);
             }
             let out = self.buf.get_mut(at..at + len).ok_or(EmitError::NoRoom)?;
@@ -394,9 +504,61 @@ impl<'b> ReplyWriter<'b> {
             self.pos = at + len;
             return Ok(());
         }
-        self.put_split(code, value.len(), |out, off| {
-            out.copy_from_slice(&value[off..off + out.len()]);
+        // Rare (a split value, or PAD / END): out of line, on a copy (see `detached`).
+        self.detached(|w| {
+            w.put_split(code, value.len(), |out, off| {
+                out.copy_from_slice(&value[off..off + out.len()]);
+            })
         })
+    }
+
+    /// Run `f`, an out-of-line (rare) path that appends plain options, on a copy of this
+    /// writer, and take the copy's position back (`f` must neither append pre-summed blocks
+    /// nor call [`Self::limit`]: see [`Self::detached_summed`]).
+    ///
+    /// WHY: a writer whose address is passed to a call that is not inlined must live in
+    /// memory for the whole reply, so that every field read or update on the usual path is a
+    /// load or store. Given a copy instead, the usual path's writer stays in registers, and
+    /// only the rare path pays for the copy. Only what the path can change is taken back: a
+    /// field the compiler sees unchanged keeps what it knew about it (on the usual path, where
+    /// the pre-summed bytes end is a constant, and the end still bounds what it bounded).
+    #[inline(always)]
+    pub(crate) fn detached<R>(&mut self, f: impl FnOnce(&mut ReplyWriter<'_>) -> R) -> R {
+        let mut w = self.copy();
+        let r = f(&mut w);
+        let (pos, rest) = (w.pos, (w.end, w.summed_to, w.acc));
+        debug_assert_eq!(
+            rest,
+            (self.end, self.summed_to, self.acc),
+            "a detached path appends plain options only"
+        );
+        self.pos = pos;
+        r
+    }
+
+    /// [`Self::detached`] for a path that may also append pre-summed blocks: their sums are
+    /// taken back too.
+    #[inline(always)]
+    pub(crate) fn detached_summed<R>(&mut self, f: impl FnOnce(&mut ReplyWriter<'_>) -> R) -> R {
+        let mut w = self.copy();
+        let r = f(&mut w);
+        let (end, taken) = (w.end, (w.pos, w.summed_to, w.acc));
+        debug_assert_eq!(end, self.end, "no limit in a detached path");
+        (self.pos, self.summed_to, self.acc) = taken;
+        r
+    }
+
+    /// A copy of this writer over the same buffer, for [`Self::detached`].
+    #[inline(always)]
+    fn copy(&mut self) -> ReplyWriter<'_> {
+        ReplyWriter {
+            buf: &mut *self.buf,
+            l2_len: self.l2_len,
+            pos: self.pos,
+            end: self.end,
+            summed_to: self.summed_to,
+            acc: self.acc,
+        }
     }
 
     /// Append options already encoded by [`encode_option`] (one or several, whole): the
@@ -408,7 +570,7 @@ impl<'b> ReplyWriter<'b> {
     pub(crate) fn option_encoded(&mut self, encoded: &[u8]) -> Result<(), EmitError> {
         let at = self.pos;
         // + 1: END must still fit after these options.
-        if at + encoded.len() + 1 > self.end() {
+        if at + encoded.len() + 1 > self.end {
             return Err(EmitError::NoRoom);
         }
         self.buf
@@ -453,7 +615,7 @@ impl<'b> ReplyWriter<'b> {
     ) -> Result<(), EmitError> {
         let at = self.pos;
         // + 1: END must still fit after these options.
-        if at + N + 1 > self.end() {
+        if at + N + 1 > self.end {
             return Err(EmitError::NoRoom);
         }
         let out: &mut [u8; N] = self
@@ -477,7 +639,7 @@ impl<'b> ReplyWriter<'b> {
         }
         let at = self.pos;
         // + 1: END must still fit after this option.
-        if at + 2 + N + 1 > self.end() {
+        if at + 2 + N + 1 > self.end {
             return Err(EmitError::NoRoom);
         }
         let out = self.buf.get_mut(at..at + 2 + N).ok_or(EmitError::NoRoom)?;
@@ -524,18 +686,17 @@ impl<'b> ReplyWriter<'b> {
             // Nothing pending (a block right after another): no call for an empty run.
             return 0;
         }
-        let cookie = self.bootp_off() + field::COOKIE.start;
-        if from == cookie
-            && to <= cookie + SUM_WINDOW
+        if from == COOKIE_AT
+            && to <= COOKIE_AT + SUM_WINDOW
             && let Some(window) = self
                 .buf
-                .get(cookie..)
+                .get(COOKIE_AT..)
                 .and_then(|w| w.first_chunk::<SUM_WINDOW>())
         {
             // The cookie is at an even offset of the datagram: no swap.
             return checksum::sum_array(0, window);
         }
-        run_sum(self.odd(from), self.buf.get(from..to).unwrap_or(&[]))
+        run_sum(Self::odd(from), self.buf.get(from..to).unwrap_or(&[]))
     }
 
     /// The bytes from `at` to `pos` have the block sum `sum`, and `before` is the
@@ -543,7 +704,7 @@ impl<'b> ReplyWriter<'b> {
     /// block starts at an odd offset of the UDP datagram (RFC 1071 §2(B), see [`run_sum`]).
     #[inline]
     fn presummed(&mut self, before: u32, at: usize, sum: u16) {
-        self.acc += before + Self::placed(self.odd(at), sum);
+        self.acc += before + Self::placed(Self::odd(at), sum);
         self.summed_to = self.pos;
     }
 
@@ -553,26 +714,10 @@ impl<'b> ReplyWriter<'b> {
         u32::from(if odd { sum.swap_bytes() } else { sum })
     }
 
-    /// Whether absolute offset `at` is at an odd offset of the UDP datagram.
+    /// Whether offset `at` is at an odd offset of the UDP datagram.
     #[inline]
-    fn odd(&self, at: usize) -> bool {
-        (at - self.udp_off()) & 1 == 1
-    }
-
-    #[inline]
-    fn udp_off(&self) -> usize {
-        self.ip_off + ipv4::HEADER_LEN
-    }
-
-    #[inline]
-    fn bootp_off(&self) -> usize {
-        self.ip_off + IP_UDP_LEN
-    }
-
-    /// End of the usable buffer for the BOOTP message (absolute, exclusive).
-    #[inline]
-    fn buf_end(&self) -> usize {
-        self.buf.len().min(self.bootp_off() + MAX_BOOTP_LEN)
+    fn odd(at: usize) -> bool {
+        (at - UDP_AT) & 1 == 1
     }
 
     /// The checksum contribution of `block` when it starts at an even offset, as
@@ -644,81 +789,71 @@ impl<'b> ReplyWriter<'b> {
     /// [`EmitError::NoRoom`] if the options written so far exceed a limit set afterwards.
     #[inline]
     pub fn finish(self) -> Result<usize, EmitError> {
-        if self.pos + 1 > self.end() {
+        let pos = self.pos;
+        if pos + 1 > self.end {
             return Err(EmitError::NoRoom);
         }
-        let udp_off = self.udp_off();
-        let (bootp_off, pos) = (self.bootp_off(), self.pos);
         *self.buf.get_mut(pos).ok_or(EmitError::NoRoom)? = opt::END;
         // The option bytes not summed yet, through END (the PAD after it adds nothing).
         let pending = if self.summed_to == pos {
             // Only END is left (the usual case after a pre-summed block): a byte at an even
             // offset is the high byte of its network-order word.
-            Self::placed(self.odd(pos), u16::from(opt::END) << 8)
+            Self::placed(Self::odd(pos), u16::from(opt::END) << 8)
         } else {
             self.pending_sum(pos + 1)
         };
-        // RFC 2131 §4.1: the rest of a short message is PAD (0), which `new` stored and no
-        // write went past (see `SUM_WINDOW`).
-        let end = (pos + 1).max(bootp_off + MIN_BOOTP_LEN);
+        // RFC 2131 §4.1: the rest of a short message is PAD (0), which the constructor
+        // stored and no write went past (see `SUM_WINDOW`).
+        let end = (pos + 1).max(MIN_END);
         debug_assert!(
             self.buf
                 .get(pos + 1..end)
                 .is_some_and(|pad| pad.iter().all(|&b| b == opt::PAD)),
             "PAD after END"
         );
-        let buf = &mut *self.buf;
-        let ip_total = u16::try_from(end - self.ip_off).map_err(|_| EmitError::NoRoom)?;
-        let udp_len = u16::try_from(end - udp_off).map_err(|_| EmitError::NoRoom)?;
-
-        // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
-        // (partial sums, see `run_sum`). The partial sums stay unfolded (a handful of 16-bit
-        // numbers) and become the starting value of the header's sum: one fold for all. The
-        // pseudo header but its length is in `acc` from the start.
-        let mut acc = self.acc + pending + u32::from(udp_len);
-        if self.names {
-            let names = buf
-                .get(bootp_off + field::SNAME.start..bootp_off + field::FILE.end)
-                .ok_or(EmitError::NoRoom)?;
-            acc += checksum::sum(0, names);
-        }
+        // Offsets count from the IPv4 header: `end` is the datagram's length (at most
+        // 65535, as `end` never passes `self.end`).
+        let ip_total = u16::try_from(end).map_err(|_| EmitError::NoRoom)?;
+        let udp_len = ip_total - UDP_AT as u16;
         // The IPv4 header, the UDP header and the BOOTP fields before `sname` as one
         // constant-size borrow: one bounds check for every length and checksum written below.
-        let l3: &mut [u8; ipv4::HEADER_LEN + udp::HEADER_LEN + field::SNAME.start] = buf
-            .get_mut(self.ip_off..)
-            .and_then(|h| h.first_chunk_mut())
+        let l3: &mut [u8; HEAD_RUN.end] = self.buf.first_chunk_mut().ok_or(EmitError::NoRoom)?;
+        // UDP checksum (RFC 768) over the pseudo header, the UDP header and the BOOTP message
+        // (partial sums, see `run_sum`), summed before the lengths are stored: the UDP length
+        // counts twice (pseudo header and UDP header), and the stored zeros add nothing. The
+        // partial sums stay unfolded (a handful of 16-bit numbers) and become the starting
+        // value of the head run's sum: one fold for all.
+        let acc = self.acc + pending + 2 * u32::from(udp_len);
+        let head = l3
+            .last_chunk::<{ HEAD_RUN.end - HEAD_RUN.start }>()
             .ok_or(EmitError::NoRoom)?;
-        let (ip, head) = l3
-            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
-            .ok_or(EmitError::NoRoom)?;
-        let head: &mut [u8; udp::HEADER_LEN + field::SNAME.start] =
-            head.try_into().map_err(|_| EmitError::NoRoom)?;
-        head[UDP_LENGTH].copy_from_slice(&udp_len.to_be_bytes());
-        head[UDP_CHECKSUM].fill(0);
         let mut c = checksum::finish(checksum::sum_array(acc, head));
         // RFC 768: a computed checksum of zero is transmitted as all ones.
         if c == 0 {
             c = 0xffff;
         }
-        head[UDP_CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        let (ip, _) = l3
+            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
+            .ok_or(EmitError::NoRoom)?;
         // IPv4 total length and header checksum (RFC 791).
-        ipv4::finish(ip, ip_total, self.ip_sum).ok_or(EmitError::NoRoom)?;
+        ipv4::finish(ip, ip_total);
+        l3[UDP_LENGTH].copy_from_slice(&udp_len.to_be_bytes());
+        l3[UDP_CHECKSUM].copy_from_slice(&c.to_be_bytes());
         if cfg!(debug_assertions) {
             // The whole-datagram computation this one stands for must agree (the pseudo
             // header's addresses read back from the IPv4 header).
             let addr = |at: usize| -> [u8; 4] {
-                let a = self.ip_off + at;
                 self.buf
-                    .get(a..a + 4)
+                    .get(at..at + 4)
                     .and_then(|b| b.try_into().ok())
                     .unwrap_or_default()
             };
-            let (src, dst) = (addr(12), addr(16));
-            let datagram = self.buf.get_mut(udp_off..end).ok_or(EmitError::NoRoom)?;
+            let (src, dst) = (addr(ipv4::ADDRS.start), addr(ipv4::ADDRS.start + 4));
+            let datagram = self.buf.get_mut(UDP_AT..end).ok_or(EmitError::NoRoom)?;
             udp::finish(datagram, src, dst).ok_or(EmitError::NoRoom)?;
-            debug_assert_eq!(datagram[UDP_CHECKSUM], c.to_be_bytes(), "UDP checksum");
+            debug_assert_eq!(datagram[6..8], c.to_be_bytes(), "UDP checksum");
         }
-        Ok(end)
+        Ok(self.l2_len + end)
     }
 }
 
@@ -913,6 +1048,77 @@ mod tests {
                     assert_eq!(&a[..la], &b[..lb], "lead {lead} timers {timers}");
                     assert!(udp_checksum_ok(&a[..la], 14 + vlans.wire_len()));
                 }
+            }
+        }
+    }
+
+    fn fields<'s>(sname: &'s [u8], file: &'s [u8]) -> BootpReply<'s> {
+        BootpReply {
+            htype: 1,
+            hlen: 6,
+            hops: 0,
+            xid: 0xdead_beef,
+            secs: 0,
+            flags: 0x8000,
+            ciaddr: Ipv4Addr::new(10, 0, 0, 9),
+            yiaddr: Ipv4Addr::new(10, 0, 0, 77),
+            siaddr: Ipv4Addr::new(10, 0, 0, 5),
+            giaddr: Ipv4Addr::new(10, 0, 0, 2),
+            chaddr: [2, 0xcc, 0, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9],
+            sname,
+            file,
+        }
+    }
+
+    #[test]
+    fn fields_written_at_once_or_rewritten_give_the_same_frame() {
+        // `with_bootp` (fields and limit given up front) must write what `new`, `limit` and
+        // `bootp` write; `bootp` may be called again with other names, whose sum it replaces
+        // (RFC 1624 §3 subtraction); whatever the buffer held before.
+        let names: [(&[u8], &[u8]); 4] = [
+            (b"", b""),
+            (b"srv", b""),
+            (b"", b"boot/pxelinux.0"),
+            (&[0xff; 63], &[0xfe; 127]),
+        ];
+        for (sname, file) in names {
+            for max in [None, Some(400), Some(1500)] {
+                let write = |how: u8, out: &mut [u8]| -> usize {
+                    let h = headers(VlanTags::NONE);
+                    let mut w = if how == 0 {
+                        ReplyWriter::with_bootp(out, &h, max, || fields(sname, file)).unwrap()
+                    } else {
+                        let mut w = ReplyWriter::new(out, &h).unwrap();
+                        if let Some(m) = max {
+                            w.limit(m);
+                        }
+                        if how == 2 {
+                            // Other names first, replaced below.
+                            w.bootp(&fields(b"other", &[0x11; 100])).unwrap();
+                        }
+                        w.bootp(&fields(sname, file)).unwrap();
+                        w
+                    };
+                    w.option_u8(opt::MESSAGE_TYPE, 2).unwrap();
+                    // Fills up to the limit: the same limit in every writer.
+                    while w.option(200, &[0xab; 40]).is_ok() {}
+                    w.finish().unwrap()
+                };
+                let mut frames = [[0x55u8; 1600], [0xaau8; 1600], [0x33u8; 1600]];
+                let lens: Vec<usize> = frames
+                    .iter_mut()
+                    .zip(0..)
+                    .map(|(f, how)| write(how, f))
+                    .collect();
+                for (f, &n) in frames.iter().zip(&lens) {
+                    assert_eq!(&f[..n], &frames[0][..lens[0]], "{max:?}");
+                    assert!(udp_checksum_ok(&f[..n], 14), "{max:?}");
+                }
+                let k = sname.len().min(3);
+                assert_eq!(
+                    &frames[0][14 + BOOTP_AT + field::SNAME.start..][..k],
+                    &sname[..k]
+                );
             }
         }
     }

@@ -28,6 +28,10 @@ mod field {
 
 /// Header length of the IPv4 header xdhcp writes (no options).
 pub(crate) const HEADER_LEN: usize = field::HEADER_LEN;
+/// The source and destination addresses, one run (as the UDP pseudo header holds them).
+pub(crate) const ADDRS: core::ops::Range<usize> = field::SRC.start..field::DST.end;
+/// The TTL; the protocol follows it.
+pub(crate) const TTL: usize = field::TTL;
 /// IP protocol number of UDP.
 pub(crate) const PROTO_UDP: u8 = 17;
 /// Version 4, IHL 5: the first byte of a header without options.
@@ -149,53 +153,39 @@ fn be16(h: &[u8; field::HEADER_LEN], at: usize) -> u16 {
     u16::from_be_bytes([h[at], h[at + 1]])
 }
 
-/// Write a 20-byte IPv4 header carrying UDP with total length and checksum left at zero
-/// (filled by [`finish`]). Returns the RFC 1071 sum of the header as written, for
-/// [`finish`], and the sum of the two addresses alone; `None` if `buf` is shorter than 20
-/// bytes.
-///
-/// WHY return the header's sum: it is taken from the header while it is still in registers,
-/// so [`finish`] only adds the total length (the one field unknown here) instead of reading
-/// the header back and summing it again (RFC 1624 §3: a checksum can be updated by adding the
-/// changed field). WHY the addresses' sum: the UDP pseudo header (RFC 768) holds the same two
-/// addresses, so a UDP checksum can start from this sum instead of adding the addresses' four
-/// words again. The header's sum is taken as the sum of its other fields, which is a constant
-/// when `ttl` is (it always is on the reply path, so it is folded at compile time), plus this
-/// one (RFC 1071 §2(A): the sum is commutative and associative).
+/// Write a 20-byte IPv4 header carrying UDP, with total length and checksum left at zero for
+/// [`finish`].
 #[inline]
-pub(crate) fn emit(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Option<(u32, u32)> {
-    let out = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
+pub(crate) fn emit(out: &mut [u8; field::HEADER_LEN], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) {
     let mut h = [0u8; field::HEADER_LEN];
     h[field::VER_IHL] = VER_IHL_NO_OPTIONS;
     h[field::TOS] = 0;
     // RFC 6864 §4.1: an atomic datagram (DF set, never fragmented) may carry any ID.
     h[field::IDENT].fill(0);
-    // Total length and checksum stay 0 until `finish`.
     h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
     h[field::TTL] = ttl;
     h[field::PROTOCOL] = PROTO_UDP;
-    let fixed = checksum::sum_array(0, &h);
-    let mut addrs = [0u8; 8];
-    addrs[..4].copy_from_slice(&src.octets());
-    addrs[4..].copy_from_slice(&dst.octets());
-    let addr_sum = checksum::sum_array(0, &addrs);
     h[field::SRC].copy_from_slice(&src.octets());
     h[field::DST].copy_from_slice(&dst.octets());
     *out = h;
-    Some((fixed + addr_sum, addr_sum))
 }
 
-/// Set the total length and the header checksum of the header written by [`emit`], whose
-/// sum `emit` returned as `sum`.
+/// Set the total length and the header checksum of a header written by [`emit`], whose two
+/// fields must still be zero.
+///
+/// WHY the header is read back rather than its sum carried over from [`emit`]: the reply
+/// writer would keep that sum across the whole reply (a value stored and reloaded), and its
+/// fold costs as much as summing the 20 bytes again. The stored zeros add nothing, and the
+/// length is added as a number before it is stored (RFC 1071 §2(A): the sum is commutative).
 #[inline]
-pub(crate) fn finish(buf: &mut [u8], total_len: u16, sum: u32) -> Option<()> {
-    let h = buf.first_chunk_mut::<{ field::HEADER_LEN }>()?;
+pub(crate) fn finish(h: &mut [u8; field::HEADER_LEN], total_len: u16) {
+    debug_assert_eq!(h[field::TOTAL_LEN], [0, 0], "length still zero");
+    debug_assert_eq!(h[field::CHECKSUM], [0, 0], "checksum still zero");
+    let c = checksum::finish(checksum::sum_array(u32::from(total_len), h));
     h[field::TOTAL_LEN].copy_from_slice(&total_len.to_be_bytes());
-    let c = checksum::finish(checksum::sum(sum + u32::from(total_len), &[]));
     h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     // The whole-header computation this one stands for must agree.
     debug_assert_eq!(checksum::sum_array(0, h), 0xffff, "IPv4 header checksum");
-    Some(())
 }
 
 #[cfg(test)]
@@ -312,23 +302,14 @@ mod tests {
     #[test]
     fn emit_finish_checksum_independent() {
         let mut buf = [0xaau8; 28];
-        let (sum, _) = emit(
-            &mut buf,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::BROADCAST,
-            64,
-        )
-        .unwrap();
-        finish(&mut buf, 28, sum).unwrap();
+        let h: &mut [u8; 20] = buf.first_chunk_mut().unwrap();
+        emit(h, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::BROADCAST, 64);
+        finish(h, 28);
         assert_eq!(inet_checksum(&[&buf[..20]]), 0, "header sums to zero");
         let (h, payload) = parse(&buf).unwrap();
         assert_eq!(h.src(), Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(h.dst(), Ipv4Addr::BROADCAST);
         assert_eq!(payload.len(), 8);
-        for n in 0..20 {
-            assert!(emit(&mut buf[..n], Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 1).is_none());
-            assert!(finish(&mut buf[..n], 20, 0).is_none());
-        }
     }
 
     /// Addresses whose sums carry in different ways (zero, all ones, mixed).
@@ -340,22 +321,8 @@ mod tests {
     ];
 
     #[test]
-    fn address_sum_is_the_pseudo_header_without_protocol_and_length() {
-        let addrs = EDGE_ADDRS;
-        for src in addrs {
-            for dst in addrs {
-                let mut buf = [0u8; 20];
-                let (_, a) = emit(&mut buf, src, dst, 64).unwrap();
-                let want = super::super::udp::pseudo_header_sum(src.octets(), dst.octets(), 0)
-                    - u32::from(PROTO_UDP);
-                assert_eq!(a % 0xffff, want % 0xffff, "{src} {dst}");
-            }
-        }
-    }
-
-    #[test]
-    fn finish_from_the_emitted_sum_equals_the_whole_header_checksum() {
-        // The sum `emit` returns plus the total length must give the checksum of the whole
+    fn finish_equals_the_whole_header_checksum() {
+        // The header read back plus the total length must give the checksum of the whole
         // header, including where the additions carry (all-ones addresses, TTL, length).
         let addrs = EDGE_ADDRS;
         for src in addrs {
@@ -363,11 +330,12 @@ mod tests {
                 for ttl in [0, 1, 64, 255] {
                     for len in [20u16, 328, 576, 0xffff] {
                         let mut buf = [0x55u8; 20];
-                        let (sum, _) = emit(&mut buf, src, dst, ttl).unwrap();
-                        finish(&mut buf, len, sum).unwrap();
+                        emit(&mut buf, src, dst, ttl);
+                        finish(&mut buf, len);
                         assert_eq!(inet_checksum(&[&buf]), 0, "{src} {dst} {ttl} {len}");
                         let total = u16::from_be_bytes([buf[2], buf[3]]);
                         assert_eq!((total, buf[8], buf[9]), (len, ttl, PROTO_UDP));
+                        assert_eq!(&buf[ADDRS], [src.octets(), dst.octets()].concat());
                     }
                 }
             }
