@@ -18,8 +18,9 @@
 //!   1 M pool: the power-cut case, where the client's index bucket and its slot are cold.
 //!   Same entry point and batches.
 //! * `reply/emit/*`: writing an ACK with a typical option set into a TX buffer with
-//!   `wire::ReplyWriter` alone, and a whole DHCPINFORM -> ACK through `Server::handle` (parse,
-//!   decide and emit, no lease table work, everything cached).
+//!   `wire::ReplyWriter` alone (`with_bootp`, as the decision does), and a whole DHCPINFORM ->
+//!   ACK through `Server::handle` (parse, decide and emit, no lease table work, everything
+//!   cached).
 //!
 //! Before the groups run, `assert_no_allocation` checks the sans-IO contract with a counting
 //! global allocator: 1000 INFORM -> ACK make no allocation, and 1000 fresh-client DORAs make
@@ -30,12 +31,12 @@
 //! Goal (issue 2 §7): <= 300 ns per lease on one core.
 //!
 //! Figures, how they were taken and what each speed-up step bought: `benches/README.md`.
-//! Where it stands (2026-11-23): **the goal is not met**, ~410-455 ns per lease for
-//! `dora/direct`, ~2 390 instructions per packet (callgrind); 300 ns needs about 1 700. Cache
-//! misses are overlapped by the two-pass batch (a pool that fits in cache is only ~3 % faster),
-//! so the time is instructions, spread over parsing (~565), the rest of preparing (~470), the
-//! reply (~675), the lease offer (~495 per DISCOVER) and bind (~240 per REQUEST), and the
-//! decision and batch bookkeeping.
+//! Where it stands (2026-12-07): **at the goal, without margin**: `dora/direct` 298-303 ns per
+//! lease (medians of five rounds; the code of 2026-11-23 took 479-485 ns in the same rounds,
+//! 0.62x), ~1 760 instructions per packet (callgrind, from ~2 380). Cache misses are overlapped
+//! by the two-pass batch, so the time is instructions: parsing (~390), the rest of preparing
+//! (~290), the reply (~495), the lease offer (~320 per DISCOVER) and bind (~155 per REQUEST),
+//! and the decision and batch bookkeeping (~270).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -406,11 +407,13 @@ fn reply_emit(c: &mut Criterion) {
                 udp_dst: 68,
                 ttl: DEFAULT_TTL,
             };
-            let mut w = ReplyWriter::new(&mut tx, &h).expect("room");
-            let mut r = BootpReply::for_request(req);
-            r.yiaddr = Ipv4Addr::new(10, 0, 0, 77);
-            w.bootp(&r).expect("room");
-            w.limit(1500);
+            // As the decision writes a reply: headers and BOOTP fields in one pass.
+            let mut w = ReplyWriter::with_bootp(&mut tx, &h, Some(1500), || {
+                let mut r = BootpReply::for_request(req);
+                r.yiaddr = Ipv4Addr::new(10, 0, 0, 77);
+                r
+            })
+            .expect("room");
             w.option_u8(53, 5).expect("room");
             w.option_ipv4(54, SERVER_ID).expect("room");
             w.option_u32(51, 3600).expect("room");

@@ -347,7 +347,7 @@ impl<'b> ReplyWriter<'b> {
     /// message, or if `sname` is longer than 63 bytes or `file` longer than 127: both fields
     /// must keep a terminating NUL (RFC 2131 §2).
     #[inline(always)]
-    pub(crate) fn with_bootp<'r>(
+    pub fn with_bootp<'r>(
         buf: &'b mut [u8],
         h: &ReplyHeaders,
         max_message_size: Option<u16>,
