@@ -1413,12 +1413,9 @@ mod tests {
         assert_eq!(lease_state(u8::MAX), LeaseState::Released);
     }
 
-    /// The REQUEST for the client's own offer skips re-indexing (`bind_in`): the client stays
-    /// indexed exactly once, on the bound address, and a bind elsewhere in the subnet still
-    /// releases the old lease through `index_as_current`.
-    #[test]
-    fn binding_the_own_offer_keeps_exactly_one_indexed_lease() {
-        let t = LeaseTables::new(
+    /// Tables over one subnet, 10.0.0.0/24 with 10.0.0.1 - 10.0.0.99, in one shard.
+    fn one_small_subnet() -> LeaseTables {
+        LeaseTables::new(
             &config(vec![subnet(
                 0,
                 "10.0.0.0",
@@ -1426,7 +1423,15 @@ mod tests {
                 &[("10.0.0.1", "10.0.0.99")],
             )]),
             1,
-        );
+        )
+    }
+
+    /// The REQUEST for the client's own offer skips re-indexing (`bind_in`): the client stays
+    /// indexed exactly once, on the bound address, and a bind elsewhere in the subnet still
+    /// releases the old lease through `index_as_current`.
+    #[test]
+    fn binding_the_own_offer_keeps_exactly_one_indexed_lease() {
+        let t = one_small_subnet();
         let now = 1_000_000;
         let c = client(7);
         let req = OfferRequest {
@@ -1468,15 +1473,7 @@ mod tests {
     /// and the lease still ends on time.
     #[test]
     fn binding_the_own_offer_needs_no_shard_lock() {
-        let t = LeaseTables::new(
-            &config(vec![subnet(
-                0,
-                "10.0.0.0",
-                24,
-                &[("10.0.0.1", "10.0.0.99")],
-            )]),
-            1,
-        );
+        let t = one_small_subnet();
         let now = 1_000_000;
         let req = OfferRequest {
             client: client(7),

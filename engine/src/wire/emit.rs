@@ -913,22 +913,12 @@ mod tests {
                     let write = |summed: bool, out: &mut [u8]| -> usize {
                         let mut w = ReplyWriter::new(out, &headers(vlans)).unwrap();
                         let mut b = BootpReply {
+                            htype: 1,
+                            hlen: 6,
+                            xid: 0x1234_5678,
                             yiaddr: Ipv4Addr::new(10, 0, 0, 77),
-                            ..BootpReply {
-                                htype: 1,
-                                hlen: 6,
-                                hops: 0,
-                                xid: 0x1234_5678,
-                                secs: 0,
-                                flags: 0,
-                                ciaddr: Ipv4Addr::UNSPECIFIED,
-                                yiaddr: Ipv4Addr::UNSPECIFIED,
-                                siaddr: Ipv4Addr::UNSPECIFIED,
-                                giaddr: Ipv4Addr::UNSPECIFIED,
-                                chaddr: [2, 0xcc, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                                sname: &[],
-                                file: &[],
-                            }
+                            chaddr: [2, 0xcc, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                            ..BootpReply::BLANK
                         };
                         if names {
                             b.sname = b"srv";
