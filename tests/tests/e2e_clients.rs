@@ -531,7 +531,10 @@ fn dhcpcd_lifecycle(test: &str, io: Io) {
             let mut cmd = ctx.net.cli.cmd("sh");
             cmd.arg("-c")
                 .arg(
-                    "mount --bind \"$0\" /var/lib/dhcpcd && mount --bind \"$1\" /run/dhcpcd \
+                    // The mount points may not exist yet: /run is a tmpfs, and a machine
+                    // on which dhcpcd never ran has no /run/dhcpcd.
+                    "mkdir -p /var/lib/dhcpcd /run/dhcpcd \
+                     && mount --bind \"$0\" /var/lib/dhcpcd && mount --bind \"$1\" /run/dhcpcd \
                      && shift && exec \"$@\"",
                 )
                 .arg(&lib)
