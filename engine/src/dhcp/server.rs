@@ -112,12 +112,16 @@ struct Found<'r, 'c> {
 }
 
 impl Found<'_, '_> {
-    /// A placeholder for [`Server::prepare_into`] to overwrite.
-    const NONE: Found<'static, 'static> = Found {
-        facts: Facts::NONE,
-        client: ClientKey::NONE,
-        route: Route::Drop(DropReason::Ignored),
-    };
+    /// A placeholder for [`Server::prepare_into`] to overwrite (built, not a `const`: see
+    /// [`Facts::none`]).
+    #[inline(always)]
+    fn none<'r, 'c>() -> Found<'r, 'c> {
+        Found {
+            facts: Facts::none(),
+            client: ClientKey::none(),
+            route: Route::Drop(DropReason::Ignored),
+        }
+    }
 }
 
 impl Default for Prepared<'_, '_> {
@@ -304,7 +308,7 @@ impl Server {
         };
         let mtype = req.options.message_type();
         stats.requests[Stats::slot(u8::from(mtype))] += 1;
-        let found = p.found.get_or_insert(Found::NONE);
+        let found = p.found.get_or_insert_with(Found::none);
         // Written in place (see `Facts::fill`).
         found.facts.fill(&req.options, mtype);
         let facts = &found.facts;

@@ -21,11 +21,18 @@ impl ClientKey {
     /// yet, such as a worker's batch of prepared frames). No constructor yields it (a
     /// hardware key has at least the htype byte, option 61 ids are non-empty in practice and an
     /// empty id is still kind 1), so it never equals a real client's key.
-    pub(crate) const NONE: ClientKey = ClientKey {
-        kind: 0xff,
-        len: 0,
-        data: [0; INLINE],
-    };
+    pub(crate) const NONE: ClientKey = ClientKey::none();
+
+    /// [`Self::NONE`], as a function: a record's placeholder built in place stores its bytes
+    /// directly, where the `const` is copied from its image (see `Facts::none`).
+    #[inline(always)]
+    pub(crate) const fn none() -> ClientKey {
+        ClientKey {
+            kind: 0xff,
+            len: 0,
+            data: [0; INLINE],
+        }
+    }
 
     /// From option 61's payload (type byte included), byte for byte.
     pub fn from_client_id(id: &[u8]) -> Self {
