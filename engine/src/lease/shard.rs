@@ -165,7 +165,7 @@ impl Index {
     }
 
     fn maybe_present(&self, tag: u32) -> bool {
-        self.filter.probe(u64::from(tag) << 32).may_be_present()
+        self.filter.may_hold(tag)
     }
 
     pub fn len(&self) -> usize {
@@ -417,16 +417,29 @@ impl Filter {
     /// comes from a multiplicative remix (independent of the home bucket), the bits from the
     /// tag's low 18 bits.
     pub fn probe(&self, h: u64) -> Probe<'_> {
-        let tag = Index::tag(h);
+        let (word, bits) = self.locate(Index::tag(h));
+        Probe { h, word, bits }
+    }
+
+    /// The filter word and bits of `tag`: what [`Self::probe`] finds for every hash with
+    /// this tag (the index keeps only tags, so adding and testing by tag must agree with it).
+    fn locate(&self, tag: u32) -> (&AtomicU64, u64) {
         let i = (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
             & (self.words.len() - 1);
         let bit = |k: u32| 1u64 << ((tag >> (6 * k)) & 63);
         // `i` is masked to the power-of-two length.
-        Probe {
-            h,
-            word: &self.words[i],
-            bits: bit(0) | bit(1) | bit(2),
-        }
+        (&self.words[i], bit(0) | bit(1) | bit(2))
+    }
+
+    /// Whether `tag` may have been added (no false negatives).
+    fn may_hold(&self, tag: u32) -> bool {
+        let (word, bits) = self.locate(tag);
+        Self::all_set(word, bits)
+    }
+
+    /// Whether every one of `bits` is set in `word`.
+    fn all_set(word: &AtomicU64, bits: u64) -> bool {
+        word.load(Ordering::Relaxed) & bits == bits
     }
 
     /// Set `bits` in `word`. Only the holder of the shard lock writes, so a plain load and
@@ -436,8 +449,8 @@ impl Filter {
     }
 
     fn add(&self, tag: u32) {
-        let p = self.probe(u64::from(tag) << 32);
-        Self::set(p.word, p.bits);
+        let (word, bits) = self.locate(tag);
+        Self::set(word, bits);
     }
 
     /// Whether `word` is one of this filter's words.
@@ -475,7 +488,7 @@ impl Probe<'_> {
 
     /// Whether the filter says the hash may have entries (false: it has none).
     pub fn may_be_present(&self) -> bool {
-        self.word.load(Ordering::Relaxed) & self.bits == self.bits
+        Filter::all_set(self.word, self.bits)
     }
 }
 
