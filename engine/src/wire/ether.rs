@@ -201,14 +201,7 @@ fn parse_tags(ethertype: u16, rest: &[u8]) -> Result<(VlanTags, &[u8]), DropReas
     if !is_tpid(ethertype) {
         return Err(DropReason::NotIpv4);
     }
-    let Some((&[c0, c1, n0, n1], rest)) = rest.split_first_chunk::<{ field::TAG_LEN }>() else {
-        return Err(DropReason::EthTruncated);
-    };
-    let outer = VlanTag {
-        tpid: ethertype,
-        tci: u16::from_be_bytes([c0, c1]),
-    };
-    let next = u16::from_be_bytes([n0, n1]);
+    let (outer, next, rest) = read_tag(ethertype, rest)?;
     if next == ETHERTYPE_IPV4 {
         let tags = VlanTags {
             tags: [outer, VlanTag::default()],
@@ -220,14 +213,8 @@ fn parse_tags(ethertype: u16, rest: &[u8]) -> Result<(VlanTags, &[u8]), DropReas
     if next != TPID_8021Q {
         return Err(DropReason::NotIpv4);
     }
-    let Some((&[c0, c1, n0, n1], rest)) = rest.split_first_chunk::<{ field::TAG_LEN }>() else {
-        return Err(DropReason::EthTruncated);
-    };
-    let inner = VlanTag {
-        tpid: TPID_8021Q,
-        tci: u16::from_be_bytes([c0, c1]),
-    };
-    match u16::from_be_bytes([n0, n1]) {
+    let (inner, next, rest) = read_tag(TPID_8021Q, rest)?;
+    match next {
         ETHERTYPE_IPV4 => {
             let tags = VlanTags {
                 tags: [outer, inner],
@@ -238,6 +225,20 @@ fn parse_tags(ethertype: u16, rest: &[u8]) -> Result<(VlanTags, &[u8]), DropReas
         t if is_tpid(t) => Err(DropReason::TooManyVlans),
         _ => Err(DropReason::NotIpv4),
     }
+}
+
+/// The tag (TCI) at the start of `rest`, which followed the TPID `tpid`, the type after it
+/// and what follows that.
+#[inline(always)]
+fn read_tag(tpid: u16, rest: &[u8]) -> Result<(VlanTag, u16, &[u8]), DropReason> {
+    let Some((&[c0, c1, n0, n1], rest)) = rest.split_first_chunk::<{ field::TAG_LEN }>() else {
+        return Err(DropReason::EthTruncated);
+    };
+    let tag = VlanTag {
+        tpid,
+        tci: u16::from_be_bytes([c0, c1]),
+    };
+    Ok((tag, u16::from_be_bytes([n0, n1]), rest))
 }
 
 /// Write `dst`, `src`, the tags and the IPv4 ethertype at the start of `buf`.
