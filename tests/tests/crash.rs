@@ -39,6 +39,9 @@ impl Drop for StateDir {
     }
 }
 
+/// Addresses in the pool of [`config`] (10.78.1.0 - 10.78.200.255).
+const POOL: usize = 200 * 256;
+
 fn config(state: &Path) -> String {
     format!(
         "durability = \"fsync\"\nstate_dir = \"{}\"\nlease_time = 3600\nserver_id = \"10.78.0.1\"\n\n[[subnet]]\nnetwork = \"10.78.0.0/16\"\nranges = [\"10.78.1.0-10.78.200.255\"]\n",
@@ -263,14 +266,18 @@ fn acked_leases_survive_kill_9_and_no_address_is_given_twice() {
     eprintln!("crash test seed {seed}");
     let mut seen = Seen::default();
     let mut next_client = 1u32;
+    // New clients one life may take: every life must find free addresses, however fast the
+    // server binds (a fast one filled the whole pool by the 17th of 20 lives).
+    let per_life = POOL / rounds().max(1);
     for round in 0..rounds() {
         let mut server = bed.start([Path::new("--config"), &cfg]);
-        // Serve for a random while (at least until the first ACK of this life), then SIGKILL
-        // in the middle of whatever it is doing.
+        // Serve for a random while (at least until the first ACK of this life, at most
+        // `per_life` new leases), then SIGKILL in the middle of whatever it is doing.
         let life = Duration::from_millis(100 + next(&mut seed) % 700);
         let before = seen.acked.len();
         let born = Instant::now();
-        while (born.elapsed() < life || seen.acked.len() == before)
+        while ((born.elapsed() < life && seen.acked.len() - before < per_life)
+            || seen.acked.len() == before)
             && born.elapsed() < Duration::from_secs(20)
         {
             if let Ok(Some(status)) = server.child().try_wait() {
